@@ -1,0 +1,25 @@
+package apply
+
+import (
+	"context"
+
+	"github.com/netplan42/netplan42/planner"
+)
+
+// mapper makes and removes router port mappings. router.Router implements it.
+type mapper interface {
+	// Add asks the router for m (m.LeaseSeconds is the requested lease) and
+	// returns what the router granted.
+	Add(ctx context.Context, m planner.Mapping) (planner.Grant, error)
+	// Delete removes m; it must be one of ours.
+	Delete(ctx context.Context, m planner.Mapping) error
+}
+
+// ruleset sets netplan42's own firewall rules. firewall.Firewall implements
+// it.
+type ruleset interface {
+	// Sync makes our chain, table or anchor hold exactly rules, atomically,
+	// hooked into the input path; with no rules it removes our objects and
+	// hooks entirely.
+	Sync(ctx context.Context, rules []planner.Rule) error
+}

@@ -1,0 +1,185 @@
+package planner
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+)
+
+// Action is what a change does to a resource.
+type Action string
+
+const (
+	Create Action = "create"
+	Update Action = "update"
+	Delete Action = "delete"
+	Renew  Action = "renew"
+	NoOp   Action = "no-op"
+)
+
+// Symbol returns the action's mark in human output.
+func (a Action) Symbol() string {
+	switch a {
+	case Create:
+		return "+"
+	case Update:
+		return "~"
+	case Delete:
+		return "-"
+	case Renew:
+		return ">"
+	}
+	return " "
+}
+
+// Object is a resource's value on one side of a change: a mapping or a rule.
+type Object struct {
+	Mapping *Mapping
+	Rule    *Rule
+}
+
+// MarshalJSON writes the mapping or the rule, flat.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	switch {
+	case o.Mapping != nil:
+		return json.Marshal(o.Mapping)
+	case o.Rule != nil:
+		return json.Marshal(o.Rule)
+	}
+	return []byte("null"), nil
+}
+
+// UnmarshalJSON reads a mapping or a rule, told apart by their fields.
+func (o *Object) UnmarshalJSON(b []byte) error {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return err
+	}
+	if _, ok := probe["external_port"]; ok {
+		o.Mapping = new(Mapping)
+		return json.Unmarshal(b, o.Mapping)
+	}
+	if _, ok := probe["port"]; ok {
+		o.Rule = new(Rule)
+		return json.Unmarshal(b, o.Rule)
+	}
+	return fmt.Errorf("object is neither a mapping nor a rule: %s", b)
+}
+
+// Change is one planned action on one resource.
+type Change struct {
+	Address string  `json:"address"` // router_mapping.crashplan["tcp"]
+	Kind    Kind    `json:"kind"`
+	Action  Action  `json:"action"`
+	Reason  string  `json:"reason"`
+	Before  *Object `json:"before"`
+	After   *Object `json:"after"`
+}
+
+// Drift is a difference between what netplan42 last made and what the world
+// holds now, caused outside netplan42.
+type Drift struct {
+	Address string  `json:"address"`
+	Kind    Kind    `json:"kind"`
+	Reason  string  `json:"reason"`
+	Before  *Object `json:"before"` // as state remembers it
+	After   *Object `json:"after"`  // as observed; null when gone
+}
+
+// Severity of a diagnostic.
+type Severity string
+
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Diagnostic is a problem the plan found in the world: a foreign mapping in
+// our way, a firewall rule that shadows ours, a router behind CGNAT.
+type Diagnostic struct {
+	Severity Severity `json:"severity"`
+	Summary  string   `json:"summary"`
+	Detail   string   `json:"detail,omitempty"`
+	Address  string   `json:"address,omitempty"`
+}
+
+// Foreign is an object on the router that netplan42 does not manage and
+// leaves alone.
+type Foreign struct {
+	Kind    Kind     `json:"kind"`
+	Mapping *Mapping `json:"mapping,omitempty"`
+	// Holder names who holds it: another netplan42 computer, or "not
+	// managed by netplan42".
+	Holder string `json:"holder"`
+}
+
+// ManualStep is a port forward a person must set up on the router by hand.
+type ManualStep struct {
+	Address string  `json:"address"`
+	Mapping Mapping `json:"mapping"`
+	Text    string  `json:"text"`
+}
+
+// FormatVersion is the version of the JSON plan format. Minor versions add
+// fields; a major version change breaks readers.
+const FormatVersion = "1.0"
+
+// Plan is the result of planning one computer.
+type Plan struct {
+	FormatVersion string `json:"format_version"`
+	Computer      string `json:"computer"` // computer.nas
+	Network       string `json:"network"`
+	Destroy       bool   `json:"destroy,omitempty"`
+
+	Changes     []Change     `json:"changes"`
+	Drift       []Drift      `json:"drift"`
+	Diagnostics []Diagnostic `json:"diagnostics"`
+	Foreign     []Foreign    `json:"foreign"`
+	Manual      []ManualStep `json:"manual"`
+
+	// Router and Firewall summarise what was planned against.
+	Router   RouterSummary   `json:"router"`
+	Firewall FirewallSummary `json:"firewall"`
+}
+
+// RouterSummary tells which router the plan was made against.
+type RouterSummary struct {
+	Protocol        string     `json:"protocol"`
+	Detail          string     `json:"detail,omitempty"`
+	ExternalAddress netip.Addr `json:"external_address,omitzero"`
+	InternalAddress netip.Addr `json:"internal_address,omitzero"`
+}
+
+// FirewallSummary tells which firewall backend the plan was made against.
+type FirewallSummary struct {
+	Backend string `json:"backend"`
+}
+
+// Counts returns how many changes of each action the plan has.
+func (p *Plan) Counts() map[Action]int {
+	n := map[Action]int{}
+	for _, c := range p.Changes {
+		n[c.Action]++
+	}
+	return n
+}
+
+// HasChanges reports whether applying the plan would do anything.
+func (p *Plan) HasChanges() bool {
+	for _, c := range p.Changes {
+		if c.Action != NoOp {
+			return true
+		}
+	}
+	return false
+}
+
+// HasErrors reports whether the plan found a problem that forbids applying.
+func (p *Plan) HasErrors() bool {
+	for _, d := range p.Diagnostics {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}

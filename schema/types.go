@@ -1,0 +1,158 @@
+package schema
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is a loaded, validated configuration: every network and every
+// computer instance (for_each expanded), with auto ports resolved from the
+// lock file once Allocate has run.
+type Config struct {
+	Networks  map[string]*Network
+	Computers []*Computer // sorted by Address
+
+	// Dir is the directory the configuration was read from; the lock file
+	// lives there.
+	Dir string
+	// Files holds every parsed file, by name, for rendering diagnostics.
+	Files map[string]*hcl.File
+}
+
+// Network is a LAN behind one router.
+type Network struct {
+	Name          string
+	ListenPorts   PortRange // pool for port = "auto"
+	ReservedPorts []uint16  // never handed out by "auto"
+	Router        Router
+	// PublicAddress is how other networks reach this one: an IP address or
+	// a DNS name; empty when not configured.
+	PublicAddress string
+	DeclRange     hcl.Range
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ First, Last uint16 }
+
+// Contains reports whether p is in r.
+func (r PortRange) Contains(p uint16) bool { return p >= r.First && p <= r.Last }
+
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
+
+// Router protocol names, in the order a config may list them.
+const (
+	ProtoUPnP   = "upnp"
+	ProtoNATPMP = "natpmp"
+	ProtoManual = "manual"
+)
+
+// Router says how the network's router is driven.
+type Router struct {
+	Protocols []string      // tried in order; ProtoManual prints forwarding steps
+	Lease     time.Duration // lease asked of the router; 0 asks for a permanent mapping
+	Gateway   netip.Addr    // zero: the default route's gateway
+}
+
+// Firewall backend names.
+const (
+	FirewallIPTables = "iptables"
+	FirewallNFTables = "nftables"
+	FirewallPF       = "pf"
+	FirewallNone     = "none"
+	FirewallAuto     = "auto"
+)
+
+// Computer is one machine of the fleet. A computer block with for_each
+// yields one Computer per key.
+type Computer struct {
+	Label    string // the block label: computer "desk" → "desk"
+	Key      string // the for_each key; meaningful only when HasKey
+	HasKey   bool
+	Network  string
+	Hostname string // how a machine knows it is this computer
+	Firewall string // one of the Firewall* names
+	Services []*Service
+
+	DeclRange hcl.Range
+}
+
+// Name is the computer's name within the config: nas, or desk["alice"] for
+// an instance of a for_each block.
+func (c *Computer) Name() string {
+	if c.HasKey {
+		return fmt.Sprintf("%s[%q]", c.Label, c.Key)
+	}
+	return c.Label
+}
+
+// Address is the computer's address as used in messages and on the command
+// line: computer.nas, computer.desk["alice"].
+func (c *Computer) Address() string { return "computer." + c.Name() }
+
+// Tag is the computer's name as written into router mapping descriptions and
+// firewall comments: nas, desk[alice]. It avoids quotes, which some routers
+// and comment parsers mangle.
+func (c *Computer) Tag() string {
+	if c.HasKey {
+		return c.Label + "[" + c.Key + "]"
+	}
+	return c.Label
+}
+
+// Service protocol and exposure values.
+const (
+	TCP  = "tcp"
+	UDP  = "udp"
+	Both = "both"
+
+	ExposeInternet  = "internet" // router mapping + firewall rule
+	ExposeLAN       = "lan"      // firewall rule for the local networks only
+	ExposeLocalhost = "localhost"
+)
+
+// Service is something listening on a computer.
+type Service struct {
+	Name     string
+	Port     uint16 // the listen port; for Auto, the assigned port (0 until Allocate)
+	Auto     bool   // port = "auto"
+	Protocol string // TCP, UDP or Both
+	Expose   string // one of the Expose* values
+	// ExternalPort is the port on the router; 0 means the same as Port.
+	ExternalPort uint16
+	// AllowFrom restricts the sources the firewall admits; nil admits any.
+	AllowFrom []netip.Prefix
+
+	DeclRange hcl.Range
+	PortRange hcl.Range // where port is set, for diagnostics
+}
+
+// Protocols returns the service's protocols, "both" expanded.
+func (s *Service) Protocols() []string {
+	if s.Protocol == Both {
+		return []string{TCP, UDP}
+	}
+	return []string{s.Protocol}
+}
+
+// External returns the router-side port.
+func (s *Service) External() uint16 {
+	if s.ExternalPort != 0 {
+		return s.ExternalPort
+	}
+	return s.Port
+}
+
+// Computer returns the computer whose Name or Address is name, or nil.
+func (c *Config) Computer(name string) *Computer {
+	name = strings.TrimPrefix(name, "computer.")
+	for _, comp := range c.Computers {
+		if comp.Name() == name || comp.Tag() == name {
+			return comp
+		}
+	}
+	return nil
+}
