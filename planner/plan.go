@@ -74,6 +74,9 @@ type Change struct {
 	Reason  string  `json:"reason"`
 	Before  *Object `json:"before"`
 	After   *Object `json:"after"`
+	// StateOnly marks a delete of something already gone, or no longer
+	// ours: apply forgets it and touches nothing.
+	StateOnly bool `json:"state_only,omitempty"`
 }
 
 // Drift is a difference between what netplan42 last made and what the world

@@ -1,0 +1,298 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/netplan42/netplan42/planner"
+)
+
+// journal persists state as apply goes, one write per change.
+type journal interface {
+	Save(planner.Prior) error
+}
+
+// Drivers are the edges a plan is carried out through. Mapper may be nil
+// when the plan has no router changes to make (manual forwarding), Rules
+// when the firewall is "none".
+type Drivers struct {
+	Mapper mapper
+	Rules  ruleset
+	Via    string // router protocol name recorded in state
+}
+
+// Result counts what an apply did.
+type Result struct {
+	Added, Changed, Destroyed, Renewed, Forgotten int
+}
+
+func (r Result) String() string {
+	s := fmt.Sprintf("%d added, %d changed, %d destroyed, %d renewed", r.Added, r.Changed, r.Destroyed, r.Renewed)
+	if r.Forgotten > 0 {
+		s += fmt.Sprintf(", %d forgotten", r.Forgotten)
+	}
+	return s
+}
+
+// Options tune an apply.
+type Options struct {
+	Now      func() time.Time // default time.Now
+	Progress io.Writer        // one line per step; nil for silence
+}
+
+// Apply carries out plan's changes, starting from prior, and returns the new
+// state. Every change is saved through j as soon as it is made; a failed
+// change is reported and the others still run, so one refusing router entry
+// does not strand the rest. Order: router deletes free ports first, then the
+// firewall opens, then the router maps, so a port is never forwarded to a
+// closed firewall for longer than needed.
+func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drivers, j journal, opts Options) (planner.Prior, Result, error) {
+	if plan.HasErrors() {
+		return prior, Result{}, errors.New("the plan has errors; resolve them and plan again")
+	}
+	a := &applier{d: d, j: j, now: opts.Now, out: opts.Progress, state: clonePrior(prior)}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.out == nil {
+		a.out = io.Discard
+	}
+	var errs []error
+	step := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range plan.Changes {
+		if c.Kind == planner.KindMapping && c.Action == planner.Delete {
+			step(a.deleteMapping(ctx, c))
+		}
+	}
+	step(a.rules(ctx, plan))
+	for _, c := range plan.Changes {
+		if c.Kind != planner.KindMapping {
+			continue
+		}
+		switch c.Action {
+		case planner.Create, planner.Update, planner.Renew:
+			if ctx.Err() != nil {
+				step(fmt.Errorf("%s: not applied: %w", c.Address, ctx.Err()))
+				continue
+			}
+			step(a.mapping(ctx, c))
+		case planner.NoOp:
+			step(a.adopt(c))
+		}
+	}
+	return a.state, a.res, errors.Join(errs...)
+}
+
+type applier struct {
+	d     Drivers
+	j     journal
+	now   func() time.Time
+	out   io.Writer
+	state planner.Prior
+	res   Result
+}
+
+func clonePrior(p planner.Prior) planner.Prior {
+	p.Resources = slices.Clone(p.Resources)
+	return p
+}
+
+func (a *applier) say(format string, args ...any) { fmt.Fprintf(a.out, format+"\n", args...) }
+
+func (a *applier) put(m planner.Managed) error {
+	i := slices.IndexFunc(a.state.Resources, func(r planner.Managed) bool { return r.Address == m.Address })
+	if i >= 0 {
+		a.state.Resources[i] = m
+	} else {
+		a.state.Resources = append(a.state.Resources, m)
+	}
+	return a.save()
+}
+
+func (a *applier) drop(addresses ...string) error {
+	a.state.Resources = slices.DeleteFunc(a.state.Resources, func(r planner.Managed) bool {
+		return slices.Contains(addresses, r.Address)
+	})
+	return a.save()
+}
+
+func (a *applier) save() error {
+	if err := a.j.Save(a.state); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	return nil
+}
+
+func (a *applier) deleteMapping(ctx context.Context, c planner.Change) error {
+	if c.StateOnly {
+		a.say("%s: forgotten (%s)", c.Address, c.Reason)
+		a.res.Forgotten++
+		return a.drop(c.Address)
+	}
+	if a.d.Mapper == nil {
+		return fmt.Errorf("%s: no router protocol to delete it with", c.Address)
+	}
+	a.say("%s: Destroying...", c.Address)
+	if err := a.d.Mapper.Delete(ctx, *c.Before.Mapping); err != nil {
+		return fmt.Errorf("%s: %w", c.Address, err)
+	}
+	a.say("%s: Destruction complete", c.Address)
+	a.res.Destroyed++
+	return a.drop(c.Address)
+}
+
+func (a *applier) mapping(ctx context.Context, c planner.Change) error {
+	if a.d.Mapper == nil {
+		return fmt.Errorf("%s: no router protocol to map it with", c.Address)
+	}
+	verb := map[planner.Action][2]string{
+		planner.Create: {"Creating...", "Creation complete"},
+		planner.Update: {"Modifying...", "Modifications complete"},
+		planner.Renew:  {"Renewing...", "Renewal complete"},
+	}[c.Action]
+	a.say("%s: %s", c.Address, verb[0])
+	want := *c.After.Mapping
+	if c.Action == planner.Update && c.Before != nil && c.Before.Mapping != nil {
+		// A router holds one mapping per external port: free it first.
+		if err := a.d.Mapper.Delete(ctx, *c.Before.Mapping); err != nil {
+			return fmt.Errorf("%s: removing the old mapping: %w", c.Address, err)
+		}
+	}
+	g, err := a.d.Mapper.Add(ctx, want)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Address, err)
+	}
+	m := planner.Managed{Address: c.Address, Kind: planner.KindMapping, Mapping: &g.Mapping, Via: a.d.Via, PermanentOnly: g.PermanentOnly}
+	now := a.now()
+	if g.Mapping.LeaseSeconds > 0 {
+		m.Expires = now.Add(time.Duration(g.Mapping.LeaseSeconds) * time.Second)
+	}
+	if g.HasEpoch {
+		a.state.Router.Epoch, a.state.Router.EpochAt = g.Epoch, now
+	}
+	detail := fmt.Sprintf("%s, lease %s", g.Mapping, leaseText(g.Mapping.LeaseSeconds))
+	if g.Mapping.ExternalPort != want.ExternalPort {
+		detail += fmt.Sprintf("; the router gave external port %d instead of %d", g.Mapping.ExternalPort, want.ExternalPort)
+	}
+	a.say("%s: %s (%s)", c.Address, verb[1], detail)
+	if g.Note != "" {
+		a.say("%s: note: %s", c.Address, g.Note)
+	}
+	switch c.Action {
+	case planner.Create:
+		a.res.Added++
+	case planner.Update:
+		a.res.Changed++
+	case planner.Renew:
+		a.res.Renewed++
+	}
+	return a.put(m)
+}
+
+// adopt records a no-op resource state does not hold yet (found with our
+// tag, or state was lost).
+func (a *applier) adopt(c planner.Change) error {
+	if _, ok := a.state.Lookup(c.Address); ok || c.After == nil {
+		return nil
+	}
+	m := planner.Managed{Address: c.Address, Kind: c.Kind, Via: a.d.Via}
+	if c.After.Mapping != nil {
+		mm := *c.After.Mapping
+		m.Mapping = &mm
+		if mm.LeaseSeconds > 0 {
+			m.Expires = a.now().Add(time.Duration(mm.LeaseSeconds) * time.Second)
+		}
+	} else {
+		r := *c.After.Rule
+		m.Rule = &r
+		m.Via = ""
+	}
+	return a.put(m)
+}
+
+// rules syncs the firewall once, with the whole final rule set: our chain is
+// rewritten in one transaction, never rule by rule.
+func (a *applier) rules(ctx context.Context, plan *planner.Plan) error {
+	var final []planner.Rule
+	var managed []planner.Managed
+	var gone []string
+	changed, forgets := false, 0
+	for _, c := range plan.Changes {
+		if c.Kind != planner.KindRule {
+			continue
+		}
+		switch {
+		case c.Action == planner.Delete:
+			gone = append(gone, c.Address)
+			if c.StateOnly {
+				forgets++
+			} else {
+				changed = true
+			}
+		default:
+			final = append(final, *c.After.Rule)
+			managed = append(managed, planner.Managed{Address: c.Address, Kind: planner.KindRule, Rule: c.After.Rule})
+			if c.Action != planner.NoOp {
+				changed = true
+			}
+		}
+	}
+	if changed {
+		if a.d.Rules == nil {
+			return errors.New("firewall changes planned but no firewall backend to make them")
+		}
+		a.say("firewall: Syncing %d rule(s)...", len(final))
+		if err := a.d.Rules.Sync(ctx, final); err != nil {
+			return fmt.Errorf("firewall: %w", err)
+		}
+		a.say("firewall: Sync complete")
+	}
+	for _, c := range plan.Changes {
+		if c.Kind != planner.KindRule {
+			continue
+		}
+		switch {
+		case c.StateOnly:
+			a.say("%s: forgotten (%s)", c.Address, c.Reason)
+			a.res.Forgotten++
+		case c.Action == planner.Create:
+			a.res.Added++
+		case c.Action == planner.Update:
+			a.res.Changed++
+		case c.Action == planner.Delete:
+			a.res.Destroyed++
+		}
+	}
+	if !changed && forgets == 0 && !a.adoptsRules(managed) {
+		return nil
+	}
+	a.state.Resources = slices.DeleteFunc(a.state.Resources, func(r planner.Managed) bool {
+		return r.Kind == planner.KindRule
+	})
+	a.state.Resources = append(a.state.Resources, managed...)
+	return a.save()
+}
+
+func (a *applier) adoptsRules(managed []planner.Managed) bool {
+	for _, m := range managed {
+		if _, ok := a.state.Lookup(m.Address); !ok {
+			return true
+		}
+	}
+	return false
+}
+
+func leaseText(s uint32) string {
+	if s == 0 {
+		return "permanent"
+	}
+	return (time.Duration(s) * time.Second).String()
+}

@@ -1,0 +1,355 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netplan42/netplan42/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var (
+	t0     = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	me     = netip.MustParseAddr("192.0.2.10")
+	other  = netip.MustParseAddr("192.0.2.11")
+	wanIP  = netip.MustParseAddr("11.0.0.1")
+	lanNet = netip.MustParsePrefix("192.0.2.0/24")
+)
+
+func home() *schema.Network {
+	return &schema.Network{
+		Name:        "home",
+		ListenPorts: schema.PortRange{First: 1024, Last: 5999},
+		Router:      schema.Router{Protocols: []string{"upnp", "natpmp"}, Lease: 2 * time.Hour},
+	}
+}
+
+func nas() *schema.Computer {
+	return &schema.Computer{
+		Label: "nas", Network: "home", Hostname: "nas", Firewall: schema.FirewallIPTables,
+		Services: []*schema.Service{
+			{Name: "crashplan", Port: 4242, Protocol: schema.TCP, Expose: schema.ExposeInternet},
+			{Name: "crashplan-ui", Port: 4243, Protocol: schema.TCP, Expose: schema.ExposeLocalhost},
+			{Name: "smb", Port: 445, Protocol: schema.TCP, Expose: schema.ExposeLAN},
+		},
+	}
+}
+
+func upnpView(ms ...Mapping) RouterView {
+	return RouterView{
+		Protocol: ViaUPnP, Detail: "UPnP IGD v2 (WANIPConnection:2) at http://192.0.2.1:5000/rootDesc.xml",
+		Gateway: netip.MustParseAddr("192.0.2.1"), InternalAddress: me, ExternalAddress: wanIP,
+		Listed: true, Mappings: ms,
+	}
+}
+
+func fwView(hooked bool, rules ...Rule) FirewallView {
+	return FirewallView{Backend: "iptables (nf_tables)", Hooked: hooked, Rules: rules, LocalPrefixes: []netip.Prefix{lanNet}}
+}
+
+func ours(port uint16, left uint32) Mapping {
+	return Mapping{Protocol: TCP, ExternalPort: port, InternalAddress: me, InternalPort: port, Description: "netplan42:nas/crashplan", LeaseSeconds: left}
+}
+
+var (
+	ruleCP  = Rule{Protocol: TCP, Port: 4242, Sources: AnySource, Comment: "netplan42:nas/crashplan"}
+	ruleSMB = Rule{Protocol: TCP, Port: 445, Sources: []netip.Prefix{lanNet}, Comment: "netplan42:nas/smb"}
+)
+
+func appliedPrior() Prior {
+	m := ours(4242, 7200)
+	return Prior{
+		Router: RouterMemo{Protocol: ViaUPnP, External: wanIP},
+		Resources: []Managed{
+			{Address: `router_mapping.crashplan["tcp"]`, Kind: KindMapping, Mapping: &m, Via: ViaUPnP, Expires: t0.Add(2 * time.Hour)},
+			{Address: `firewall_rule.crashplan["tcp"]`, Kind: KindRule, Rule: &ruleCP},
+			{Address: `firewall_rule.smb["tcp"]`, Kind: KindRule, Rule: &ruleSMB},
+		},
+	}
+}
+
+func skype() Mapping {
+	return Mapping{Protocol: UDP, ExternalPort: 5000, InternalAddress: other, InternalPort: 5000, Description: "Skype", LeaseSeconds: 0}
+}
+
+type scenario struct {
+	name  string
+	in    Input
+	check func(t *testing.T, p *Plan)
+}
+
+func scenarios() []scenario {
+	base := func() Input {
+		return Input{Computer: nas(), Network: home(), Now: t0,
+			Observed: Observed{At: t0, Refreshed: true, Router: upnpView(skype()), Firewall: fwView(false)}}
+	}
+	var s []scenario
+
+	in := base()
+	s = append(s, scenario{"fresh", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 3, 0, 0, 0)
+		if len(p.Foreign) != 1 {
+			t.Errorf("foreign = %v, want the Skype mapping", p.Foreign)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Observed.Router = upnpView(ours(4242, 6000), skype())
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"up-to-date", in, func(t *testing.T, p *Plan) {
+		if p.HasChanges() {
+			t.Errorf("changes on an up-to-date world: %+v", p.Changes)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"drift-router-restarted", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 1, 0, 0, 0)
+		if len(p.Drift) != 1 {
+			t.Errorf("drift = %+v, want the lost mapping", p.Drift)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Observed.Router = upnpView(ours(4242, 6000))
+	in.Observed.Firewall = fwView(true)
+	s = append(s, scenario{"drift-chain-flushed", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 2, 0, 0, 0)
+		if len(p.Drift) != 2 {
+			t.Errorf("drift = %+v, want both rules", p.Drift)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Observed.Router = upnpView(ours(4242, 6000))
+	in.Observed.Firewall = fwView(false, ruleCP, ruleSMB)
+	s = append(s, scenario{"drift-jump-removed", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 2, 0, 0)
+	}})
+
+	in = base()
+	in.Observed.Router = upnpView(Mapping{Protocol: TCP, ExternalPort: 4242, InternalAddress: other, InternalPort: 4242, Description: "CrashPlan", LeaseSeconds: 3600})
+	s = append(s, scenario{"conflict-foreign", in, func(t *testing.T, p *Plan) {
+		if !p.HasErrors() {
+			t.Fatal("no error for a foreign mapping on our port")
+		}
+		if !strings.Contains(p.Diagnostics[0].Summary, "192.0.2.11:4242") || !strings.Contains(p.Diagnostics[0].Summary, "CrashPlan") {
+			t.Errorf("holder not named: %s", p.Diagnostics[0].Summary)
+		}
+	}})
+
+	in = base()
+	in.Observed.Router = upnpView(Mapping{Protocol: TCP, ExternalPort: 4242, InternalAddress: other, InternalPort: 4242, Description: "netplan42:desktop/crashplan", LeaseSeconds: 3600})
+	s = append(s, scenario{"conflict-other-computer", in, func(t *testing.T, p *Plan) {
+		if !p.HasErrors() || !strings.Contains(p.Diagnostics[0].Summary, `"desktop"`) {
+			t.Errorf("diagnostics = %+v", p.Diagnostics)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Observed.Router = upnpView(ours(4242, 3000), skype())
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"renew", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 0, 1)
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Computer.Services = in.Computer.Services[1:2]
+	in.Observed.Router = upnpView(ours(4242, 6000), skype())
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"service-removed", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 3, 0)
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Computer.Services[0].Port = 4252
+	in.Observed.Router = upnpView(ours(4242, 6000))
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"port-changed", in, func(t *testing.T, p *Plan) {
+		// The external port moves too (it defaults to the listen port):
+		// one update per resource, never a second resource at the address.
+		wantCounts(t, p, 0, 2, 0, 0)
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Destroy = true
+	in.Observed.Router = upnpView(ours(4242, 6000), skype())
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"destroy", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 3, 0)
+	}})
+
+	in = base()
+	in.Observed.Router = upnpView(ours(4242, 6000), Mapping{Protocol: UDP, ExternalPort: 4242, InternalAddress: me, InternalPort: 4242, Description: "netplan42:nas/crashplan", LeaseSeconds: 500})
+	in.Observed.Firewall = fwView(true)
+	s = append(s, scenario{"untracked-ours", in, func(t *testing.T, p *Plan) {
+		// tcp is adopted; the udp one is ours by tag but not wanted.
+		wantCounts(t, p, 2, 0, 1, 0)
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Prior.Resources[0].Via = ViaNATPMP
+	in.Observed.Router = RouterView{Protocol: ViaNATPMP, Detail: "NAT-PMP at 192.0.2.1:5351", InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 12}
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"natpmp-epoch-reset", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 1, 0, 0, 0)
+		if len(p.Drift) != 1 || !strings.Contains(p.Drift[0].Reason, "epoch") {
+			t.Errorf("drift = %+v, want the epoch reset named", p.Drift)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Observed.Router = RouterView{Protocol: ViaNATPMP, InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"natpmp-steady", in, func(t *testing.T, p *Plan) {
+		if p.HasChanges() {
+			t.Errorf("changes: %+v", p.Changes)
+		}
+	}})
+
+	in = base()
+	in.Observed.Router = RouterView{Protocol: ViaManual, InternalAddress: me, Notes: []string{"no UPnP IGD or NAT-PMP answered at 192.0.2.1"}}
+	s = append(s, scenario{"manual", in, func(t *testing.T, p *Plan) {
+		if len(p.Manual) != 1 || !strings.Contains(p.Manual[0].Text, "TCP port 4242 to 192.0.2.10 port 4242") {
+			t.Errorf("manual = %+v", p.Manual)
+		}
+		wantCounts(t, p, 2, 0, 0, 0)
+	}})
+
+	in = base()
+	in.Observed.Router.ExternalAddress = netip.MustParseAddr("100.64.0.1")
+	s = append(s, scenario{"cgnat", in, func(t *testing.T, p *Plan) {
+		if len(p.Diagnostics) == 0 || !strings.Contains(p.Diagnostics[0].Detail, "carrier-grade NAT") {
+			t.Errorf("diagnostics = %+v", p.Diagnostics)
+		}
+	}})
+
+	in = base()
+	in.Prior = appliedPrior()
+	in.Observed = Observed{At: t0}
+	s = append(s, scenario{"no-refresh", in, func(t *testing.T, p *Plan) {
+		if p.HasChanges() {
+			t.Errorf("changes from state alone: %+v", p.Changes)
+		}
+	}})
+	return s
+}
+
+func wantCounts(t *testing.T, p *Plan, add, change, destroy, renew int) {
+	t.Helper()
+	n := p.Counts()
+	if n[Create] != add || n[Update] != change || n[Delete] != destroy || n[Renew] != renew {
+		t.Errorf("counts = +%d ~%d -%d >%d, want +%d ~%d -%d >%d", n[Create], n[Update], n[Delete], n[Renew], add, change, destroy, renew)
+	}
+}
+
+func TestPlanGolden(t *testing.T) {
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			p := Compute(sc.in)
+			sc.check(t, p)
+			var human, js bytes.Buffer
+			if err := Render(&human, p, RenderOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := RenderJSON(&js, p); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("testdata", sc.name+".txt"), human.Bytes())
+			golden(t, filepath.Join("testdata", sc.name+".json"), js.Bytes())
+		})
+	}
+}
+
+// TestPlanJSONRoundTrip checks that a JSON plan reads back as it was: saved
+// plans depend on it.
+func TestPlanJSONRoundTrip(t *testing.T) {
+	for _, sc := range scenarios() {
+		p := Compute(sc.in)
+		b, _ := json.Marshal(p)
+		var back Plan
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", sc.name, err)
+		}
+		b2, _ := json.Marshal(&back)
+		if !bytes.Equal(b, b2) {
+			t.Errorf("%s: round trip differs:\n%s\n%s", sc.name, b, b2)
+		}
+	}
+}
+
+func TestColorOnlyWhenAsked(t *testing.T) {
+	p := Compute(scenarios()[0].in)
+	var plain, color bytes.Buffer
+	Render(&plain, p, RenderOptions{})
+	Render(&color, p, RenderOptions{Color: true})
+	if bytes.Contains(plain.Bytes(), []byte("\x1b[")) {
+		t.Error("escape codes without color")
+	}
+	if !bytes.Contains(color.Bytes(), []byte("\x1b[32m+")) {
+		t.Error("no green + with color")
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the output (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for a, want := range map[string]AddressClass{
+		"11.0.0.1": Public, "100.64.0.1": Shared, "100.127.255.254": Shared, "192.168.1.2": Private,
+		"10.1.2.3": Private, "172.16.0.1": Private, "192.0.2.1": Reserved, "198.18.0.1": Reserved,
+		"2001:db8::1": Reserved, "2a00:1450::1": Public, "fd00::1": Private, "8.8.8.8": Public,
+	} {
+		if got, _ := Classify(netip.MustParseAddr(a)); got != want {
+			t.Errorf("Classify(%s) = %s, want %s", a, got, want)
+		}
+	}
+}
+
+func TestTag(t *testing.T) {
+	tag := Tag(`desk[alice]`, "crashplan")
+	c, s, ok := ParseTag(tag)
+	if !ok || c != "desk[alice]" || s != "crashplan" {
+		t.Errorf("ParseTag(%q) = %q %q %v", tag, c, s, ok)
+	}
+	for _, bad := range []string{"Skype", "netplan42:", "netplan42:nas", "netplan42:/x", "netplan42:nas/"} {
+		if _, _, ok := ParseTag(bad); ok {
+			t.Errorf("ParseTag(%q) accepted", bad)
+		}
+	}
+}
