@@ -1,0 +1,154 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// maxFileSize bounds what Read and ReadPlanFile load; a state or plan this
+// large is not one netplan42 wrote.
+const maxFileSize = 64 << 20
+
+// FileStore keeps the state in a JSON file. It implements Store and
+// BackupReader.
+type FileStore struct {
+	path string
+}
+
+var (
+	_ Store        = (*FileStore)(nil)
+	_ BackupReader = (*FileStore)(nil)
+)
+
+// NewFileStore returns a store for the state file at path. Nothing is
+// created until the first Write or Lock.
+func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
+
+// Path returns the state file's path.
+func (f *FileStore) Path() string { return f.path }
+
+// BackupPath returns where the state before the last write is kept.
+func (f *FileStore) BackupPath() string { return f.path + ".backup" }
+
+// LockPath returns the lock file's path.
+func (f *FileStore) LockPath() string { return f.path + ".lock" }
+
+// String names the store in messages: "state file /var/lib/netplan42/nas.json".
+func (f *FileStore) String() string { return "state file " + f.path }
+
+// Read implements Reader.
+func (f *FileStore) Read() (*State, error) {
+	s, _, err := readStateFile(f.path)
+	return s, err
+}
+
+// ReadBackup implements BackupReader.
+func (f *FileStore) ReadBackup() (*State, error) {
+	s, _, err := readStateFile(f.BackupPath())
+	return s, err
+}
+
+// readStateFile returns the state at path and its bytes; nil, nil, nil when
+// there is no file.
+func readStateFile(path string) (*State, []byte, error) {
+	b, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := decodeState("state file "+path, b)
+	return s, b, err
+}
+
+// Write implements Writer. The previous state is kept as BackupPath, and
+// both files are replaced atomically: a crash leaves either the old or the
+// new state, never a mix.
+func (f *FileStore) Write(s *State) error {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	old, oldBytes, err := readStateFile(f.path)
+	if err != nil {
+		return fmt.Errorf("%w; refusing to overwrite what cannot be checked", err)
+	}
+	next, err := stamped(f.String(), old, s, time.Now())
+	if err != nil {
+		return err
+	}
+	b, err := encodeState(next)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f, err)
+	}
+	if oldBytes != nil {
+		if err := writeAtomic(f.BackupPath(), oldBytes); err != nil {
+			return fmt.Errorf("write state backup: %w", err)
+		}
+	}
+	if err := writeAtomic(f.path, b); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	*s = *next
+	return nil
+}
+
+// readFile reads path, refusing files over maxFileSize.
+func readFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("read %s: larger than %d MiB: not a file netplan42 wrote", path, maxFileSize>>20)
+	}
+	return b, nil
+}
+
+// writeAtomic replaces path with b: a temporary file in the same directory,
+// synced, renamed over path, and the directory synced, so that after a crash
+// path holds either its old content or b. The file is private (0600): state
+// and plans reveal the LAN layout.
+func writeAtomic(path string, b []byte) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp makes 0600 files already; say so rather than rely on it.
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}

@@ -1,0 +1,82 @@
+package state
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultPath returns where the state of the computer tagged computerTag
+// (nas, desk[alice]) lives on this host: /var/lib/netplan42/NAME.json for
+// root, $XDG_STATE_HOME/netplan42/NAME.json or
+// ~/.local/state/netplan42/NAME.json for others. NAME is FileName of the
+// tag. It is never in the configuration directory, which is committed to
+// git while the state reveals the LAN layout.
+func DefaultPath(computerTag string) string {
+	return defaultPath(os.Geteuid(), os.Getenv, computerTag)
+}
+
+func defaultPath(euid int, getenv func(string) string, computerTag string) string {
+	name := FileName(computerTag) + ".json"
+	if euid == 0 {
+		return filepath.Join("/var/lib/netplan42", name)
+	}
+	// The XDG spec says to ignore a relative XDG_STATE_HOME.
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "netplan42", name)
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "netplan42", name)
+	}
+	// No home: the system directory, where writing fails with a clear
+	// permission error rather than landing in the working directory.
+	return filepath.Join("/var/lib/netplan42", name)
+}
+
+// maxNameLen keeps a file name, with ".json.backup" and a temporary suffix,
+// well under the 255 bytes file systems allow.
+const maxNameLen = 100
+
+// FileName turns a computer tag into a file name: desk[alice] becomes
+// desk-alice. Only letters, digits, '.', '_' and '-' survive, runs of
+// anything else become one '-', and the name never starts with '.' or '-',
+// so it cannot climb out of the state directory or hide. When the tag had
+// to be changed beyond the key brackets, or was cut short, a hash of it is
+// appended, so distinct tags keep distinct files.
+func FileName(computerTag string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range computerTag {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if ok {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimLeft(strings.TrimRight(b.String(), "-."), "-.")
+	plain := name == computerTag || canonicalKeyed(computerTag, name)
+	if len(name) > maxNameLen {
+		name, plain = name[:maxNameLen], false
+	}
+	if !plain || name == "" {
+		sum := sha256.Sum256([]byte(computerTag))
+		if name != "" {
+			name += "-"
+		}
+		name += hex.EncodeToString(sum[:4])
+	}
+	return name
+}
+
+// canonicalKeyed reports whether tag is label[key] with both parts made of
+// safe characters, so that name (label-key) is the expected rendering.
+func canonicalKeyed(tag, name string) bool {
+	label, key, ok := strings.Cut(strings.TrimSuffix(tag, "]"), "[")
+	return ok && strings.HasSuffix(tag, "]") && label+"-"+key == name &&
+		label == strings.Trim(label, "-.") && key == strings.Trim(key, "-.")
+}
