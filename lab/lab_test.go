@@ -1,0 +1,53 @@
+package lab
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestStartRestartClose(t *testing.T) {
+	Require(t)
+	l := StartT(t, Spec{Hosts: 2})
+	url := l.RootDescURL()
+	if !strings.HasPrefix(url, "http://192.0.2.1:") {
+		t.Fatalf("RootDescURL = %q; log:\n%s", url, l.Log())
+	}
+	out := l.Host(2).MustRun(t, "upnpc", "-u", url, "-s")
+	if !strings.Contains(out, "ExternalIPAddress = 11.0.0.1") {
+		t.Fatalf("upnpc -s from host2:\n%s", out)
+	}
+	out = l.Host(1).MustRun(t, "natpmpc", "-g", "192.0.2.1")
+	if !strings.Contains(out, "Public IP address : 11.0.0.1") {
+		t.Fatalf("natpmpc from host1:\n%s", out)
+	}
+	if err := l.RestartRouter(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(l.Log(), "version 2.3.1 starting"); n != 2 {
+		t.Fatalf("miniupnpd started %d times, want 2", n)
+	}
+	names := []string{l.Router().Name, l.Internet().Name, l.Host(1).Name}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	list, _ := exec.Command("ip", "netns", "list").Output()
+	for _, n := range names {
+		if strings.Contains(string(list), n) {
+			t.Errorf("namespace %s left after Close", n)
+		}
+	}
+}
+
+func TestCGNATWAN(t *testing.T) {
+	Require(t)
+	l := StartT(t, Spec{WAN: CGNATWAN})
+	out := l.Host(1).MustRun(t, "upnpc", "-u", l.RootDescURL(), "-s")
+	if !strings.Contains(out, "ExternalIPAddress = 100.64.0.1") {
+		t.Fatalf("upnpc -s:\n%s", out)
+	}
+}

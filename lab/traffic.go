@@ -1,0 +1,156 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ChildEnv is the environment variable naming the child function a
+// re-executed binary runs (see ChildMain); ServeChild reads it too.
+const ChildEnv = childEnv
+
+// ServeChild is ChildMain for programs that are not tests
+// (cmd/netplan42-lab): in a process started by Namespace.Child it runs the
+// named child and exits; otherwise it returns.
+func ServeChild(children map[string]ChildFunc) {
+	name := os.Getenv(childEnv)
+	if name == "" {
+		return
+	}
+	fn, ok := children[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "lab: no child function %q\n", name)
+		os.Exit(3)
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv+"_ARGS")), &args); err != nil {
+		fmt.Fprintf(os.Stderr, "lab: child args: %v\n", err)
+		os.Exit(3)
+	}
+	if err := fn(context.Background(), args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// Children returns the lab's own child functions, for ChildMain or
+// ServeChild: "lab-listen" and "lab-dial", used by ProveForward.
+func Children() map[string]ChildFunc {
+	return map[string]ChildFunc{
+		"lab-listen": func(ctx context.Context, args []string) error { return ListenOnce(ctx, args, os.Stdout) },
+		"lab-dial":   func(ctx context.Context, args []string) error { return DialOnce(ctx, args, os.Stdout) },
+	}
+}
+
+// ListenOnce accepts one TCP connection on port args[0] within args[1]
+// seconds, reads a line, echoes it back and reports "from=ADDR:PORT
+// got=LINE".
+func ListenOnce(ctx context.Context, args []string, out *os.File) error {
+	if len(args) != 2 {
+		return errors.New("usage: listen PORT SECONDS")
+	}
+	secs, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp4", ":"+args[0])
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(time.Duration(secs) * time.Second))
+	c, err := ln.Accept()
+	if err != nil {
+		return fmt.Errorf("listen :%s: %w", args[0], err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read from %s: %w", c.RemoteAddr(), err)
+	}
+	fmt.Fprintf(c, "%s", line)
+	fmt.Fprintf(out, "from=%s got=%s\n", c.RemoteAddr(), strings.TrimSpace(line))
+	return nil
+}
+
+// DialOnce connects to args[0] (ADDR:PORT), retrying for args[2] seconds
+// while nothing listens yet, sends args[1] and checks the echo.
+func DialOnce(ctx context.Context, args []string, out *os.File) error {
+	if len(args) != 3 {
+		return errors.New("usage: dial ADDR:PORT PAYLOAD SECONDS")
+	}
+	secs, err := strconv.Atoi(args[2])
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	var c net.Conn
+	for {
+		d := net.Dialer{Timeout: time.Second}
+		c, err = d.DialContext(ctx, "tcp4", args[0])
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", args[0], err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "%s\n", args[1])
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read echo from %s: %w", args[0], err)
+	}
+	if strings.TrimSpace(line) != args[1] {
+		return fmt.Errorf("echo from %s: got %q, want %q", args[0], line, args[1])
+	}
+	fmt.Fprintf(out, "ok local=%s\n", c.LocalAddr())
+	return nil
+}
+
+// ProveForward proves that a TCP connection from the internet host to
+// RouterWAN:extPort arrives at LAN host i's port intPort, and returns the
+// address it arrived from (the internet host's, when the router forwards
+// without masquerading). The running binary must serve Children (ChildMain
+// or ServeChild).
+func (l *Lab) ProveForward(ctx context.Context, i int, intPort, extPort uint16) (netip.AddrPort, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	type result struct {
+		out string
+		err error
+	}
+	lres := make(chan result, 1)
+	go func() {
+		out, err := l.Host(i).Child(ctx, "lab-listen", strconv.Itoa(int(intPort)), "8")
+		lres <- result{out, err}
+	}()
+	target := netip.AddrPortFrom(l.RouterWAN(), extPort).String()
+	payload := fmt.Sprintf("netplan42-lab-%d", time.Now().UnixNano())
+	_, derr := l.Internet().Child(ctx, "lab-dial", target, payload, "6")
+	r := <-lres
+	if derr != nil {
+		return netip.AddrPort{}, fmt.Errorf("internet -> %s: %v (listener: %v)", target, derr, r.err)
+	}
+	if r.err != nil {
+		return netip.AddrPort{}, r.err
+	}
+	f := strings.Fields(r.out)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "from=") || f[1] != "got="+payload {
+		return netip.AddrPort{}, fmt.Errorf("listener said %q", r.out)
+	}
+	return netip.ParseAddrPort(strings.TrimPrefix(f[0], "from="))
+}

@@ -1,0 +1,20 @@
+// Package router talks to the home router that forwards ports: it finds
+// the router at the default gateway (UPnP IGD by SSDP, or NAT-PMP), reads
+// its port mapping table back, and adds and deletes mappings.
+//
+// Open discovers; Router.Observe returns a planner.RouterView without
+// changing anything; Router.Add and Router.Delete change one mapping each.
+// When neither protocol answers, Open returns a Router in manual mode whose
+// view says what was tried and whose Add and Delete fail with ErrManual.
+//
+// Every network exchange is bounded by Config.Timeout and, for HTTP, by a
+// body size cap, and talks to the gateway only: an SSDP reply counts only
+// when it comes from the gateway and names a description URL on it, and the
+// HTTP client refuses any other host, so a rogue LAN host is never
+// contacted.
+//
+// Errors name the operation and the value and carry typed causes:
+// *UPnPError (the router's error code), *ConflictError (who holds a port),
+// *NATPMPError, and the sentinels ErrConflict, ErrRefused,
+// ErrNoExternalAddress, ErrTimeout and ErrManual for errors.Is.
+package router

@@ -1,0 +1,166 @@
+// NAT-PMP client.
+//
+// References:
+//   - RFC 6886, NAT Port Mapping Protocol: section 3.1 (retransmission:
+//     250 ms doubling), 3.2 (external address request/response), 3.3
+//     (mapping request/response, lifetime 0 deletes), 3.5 (result codes),
+//     3.6 (seconds since start of epoch; a router restart resets it).
+//   - RFC 6970 (UPnP IGD-PCP interworking) for how IGD and NAT-PMP/PCP
+//     views of one router relate; miniupnpd serves both from one table.
+//
+// Why not github.com/jackpal/go-nat-pmp: it has no context, its hook for
+// replacing the transport (the caller interface) is unexported, and its
+// result codes come back only as formatted strings. Its timeout option
+// (NewClientWithTimeout) would bound a call, but a cancelled command would
+// still wait for it, and callers could not branch on "refused" versus "no
+// external address". The protocol is two small packets, so netplan42 does
+// the exchange itself: each request retransmits on RFC 6886's schedule
+// (250 ms, 500 ms, 1 s, …) only until the context's deadline, which Open
+// and every call set from Config.Timeout, so a router without NAT-PMP
+// costs at most that timeout, never the library's ~128 s.
+
+package router
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/netplan42/netplan42/planner"
+)
+
+const natpmpPort = 5351
+
+// NAT-PMP opcodes.
+const (
+	opExternalAddress = 0
+	opMapUDP          = 1
+	opMapTCP          = 2
+)
+
+// natpmpResponse is a decoded NAT-PMP response.
+type natpmpResponse struct {
+	Op         byte // request opcode (response opcode minus 128)
+	ResultCode uint16
+	Epoch      uint32
+	// External address response.
+	External netip.Addr
+	// Mapping response.
+	InternalPort uint16
+	ExternalPort uint16
+	Lifetime     uint32
+}
+
+func natpmpExternalRequest() []byte { return []byte{0, opExternalAddress} }
+
+func natpmpMapRequest(proto planner.Protocol, internal, external uint16, lifetime uint32) ([]byte, error) {
+	b := make([]byte, 12)
+	switch proto {
+	case planner.UDP:
+		b[1] = opMapUDP
+	case planner.TCP:
+		b[1] = opMapTCP
+	default:
+		return nil, fmt.Errorf("nat-pmp: unknown protocol %q", proto)
+	}
+	binary.BigEndian.PutUint16(b[4:], internal)
+	binary.BigEndian.PutUint16(b[6:], external)
+	binary.BigEndian.PutUint32(b[8:], lifetime)
+	return b, nil
+}
+
+// parseNATPMPResponse decodes a NAT-PMP response (RFC 6886 sections 3.2,
+// 3.3, 3.5). A response with a non-zero result code decodes without error:
+// the code is in ResultCode, and only the common header is read.
+func parseNATPMPResponse(b []byte) (natpmpResponse, error) {
+	var r natpmpResponse
+	if len(b) < 8 {
+		return r, fmt.Errorf("nat-pmp: response of %d bytes is too short", len(b))
+	}
+	if b[0] != 0 {
+		if b[0] == 2 {
+			return r, errors.New("nat-pmp: got a PCP (version 2) response")
+		}
+		return r, fmt.Errorf("nat-pmp: unknown version %d", b[0])
+	}
+	if b[1] < 128 {
+		return r, fmt.Errorf("nat-pmp: opcode %d is not a response", b[1])
+	}
+	r.Op = b[1] - 128
+	r.ResultCode = binary.BigEndian.Uint16(b[2:])
+	r.Epoch = binary.BigEndian.Uint32(b[4:])
+	if r.ResultCode != 0 {
+		return r, nil
+	}
+	switch r.Op {
+	case opExternalAddress:
+		if len(b) < 12 {
+			return r, fmt.Errorf("nat-pmp: external address response of %d bytes", len(b))
+		}
+		r.External = netip.AddrFrom4([4]byte(b[8:12]))
+	case opMapUDP, opMapTCP:
+		if len(b) < 16 {
+			return r, fmt.Errorf("nat-pmp: mapping response of %d bytes", len(b))
+		}
+		r.InternalPort = binary.BigEndian.Uint16(b[8:])
+		r.ExternalPort = binary.BigEndian.Uint16(b[10:])
+		r.Lifetime = binary.BigEndian.Uint32(b[12:])
+	default:
+		return r, fmt.Errorf("nat-pmp: unknown opcode %d", r.Op)
+	}
+	return r, nil
+}
+
+// natpmpCall sends req to gw:5351 and returns the first valid response to
+// it from gw, retransmitting per RFC 6886 section 3.1 until ctx ends.
+func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse, error) {
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, natpmpPort)))
+	if err != nil {
+		return natpmpResponse{}, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 64)
+	wait := 250 * time.Millisecond
+	var lastErr error
+	for ctx.Err() == nil {
+		if _, err := conn.Write(req); err != nil {
+			// ICMP port unreachable from an earlier send shows here.
+			return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, err)
+		}
+		next := time.Now().Add(wait)
+		if d, ok := ctx.Deadline(); ok && d.Before(next) {
+			next = d
+		}
+		conn.SetReadDeadline(next)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					break
+				}
+				return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, err)
+			}
+			r, err := parseNATPMPResponse(buf[:n])
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if r.Op != req[1] {
+				continue // a late answer to another request
+			}
+			return r, nil
+		}
+		wait *= 2
+	}
+	if lastErr != nil {
+		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %v", gw, lastErr)
+	}
+	return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, ErrTimeout)
+}

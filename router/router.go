@@ -1,0 +1,296 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/netplan42/netplan42/planner"
+)
+
+// Config says how to find and talk to the router.
+type Config struct {
+	// Protocols are tried in this order: "upnp", "natpmp", "manual".
+	// Empty means all three.
+	Protocols []string
+	// Gateway is the router's LAN address; zero means the default route's
+	// next hop.
+	Gateway netip.Addr
+	// Timeout bounds each probe and each call to the router; zero means
+	// DefaultTimeout.
+	Timeout time.Duration
+}
+
+// DefaultTimeout bounds each probe and call when Config.Timeout is zero.
+const DefaultTimeout = 2 * time.Second
+
+// Probe windows during discovery, each at most Config.Timeout: a LAN
+// router answers in milliseconds, so these keep a whole discovery of a
+// router without UPnP or NAT-PMP under two seconds and one that answers
+// well under a second.
+const (
+	ssdpWindow   = 700 * time.Millisecond
+	natpmpWindow = 1000 * time.Millisecond
+)
+
+// Router is a discovered router and the protocol it answered with. Its
+// methods are safe for use by one goroutine at a time.
+type Router struct {
+	proto   string
+	timeout time.Duration
+	gw      netip.Addr
+	local   netip.Addr
+	notes   []string // what discovery tried, for manual mode
+
+	igd *igd // ViaUPnP
+}
+
+// Open discovers the router at the gateway with the configured protocols,
+// in order. When none answers it returns a Router in manual mode whose
+// Observe notes say what was tried and why each failed; it returns an error
+// only for a bad config.
+func Open(ctx context.Context, cfg Config) (*Router, error) {
+	protos := cfg.Protocols
+	if len(protos) == 0 {
+		protos = []string{planner.ViaUPnP, planner.ViaNATPMP, planner.ViaManual}
+	}
+	for _, p := range protos {
+		switch p {
+		case planner.ViaUPnP, planner.ViaNATPMP, planner.ViaManual:
+		default:
+			return nil, fmt.Errorf("router: unknown protocol %q (want upnp, natpmp or manual)", p)
+		}
+	}
+	r := &Router{proto: planner.ViaManual, timeout: cfg.Timeout, gw: cfg.Gateway}
+	if r.timeout <= 0 {
+		r.timeout = DefaultTimeout
+	}
+	if !r.gw.IsValid() {
+		gw, err := defaultGateway()
+		if err != nil {
+			r.notes = append(r.notes, fmt.Sprintf("no gateway: %v", err))
+			return r, nil
+		}
+		r.gw = gw
+	}
+	r.gw = r.gw.Unmap()
+	if !r.gw.Is4() {
+		return nil, fmt.Errorf("router: gateway %s is not IPv4 (UPnP IGD and NAT-PMP map IPv4)", r.gw)
+	}
+	if local, err := localAddr(r.gw); err == nil {
+		r.local = local
+	} else {
+		r.notes = append(r.notes, err.Error())
+	}
+	for _, p := range protos {
+		switch p {
+		case planner.ViaManual:
+			if len(protos) > 1 {
+				r.notes = append(r.notes, "manual: port forwards must be set up on the router by hand")
+			}
+			return r, nil
+		case planner.ViaUPnP:
+			d, err := openIGD(ctx, r.gw, min(ssdpWindow, r.timeout), r.timeout)
+			if err == nil {
+				r.proto, r.igd = planner.ViaUPnP, d
+				return r, nil
+			}
+			r.notes = append(r.notes, fmt.Sprintf("upnp at %s: %v", r.gw, err))
+		case planner.ViaNATPMP:
+			pctx, cancel := context.WithTimeout(ctx, min(natpmpWindow, r.timeout))
+			resp, err := natpmpCall(pctx, r.gw, natpmpExternalRequest())
+			cancel()
+			if err == nil {
+				// Any well-formed answer, even a result code 3 from a
+				// router without a public address, means NAT-PMP is there.
+				_ = resp
+				r.proto = planner.ViaNATPMP
+				return r, nil
+			}
+			r.notes = append(r.notes, fmt.Sprintf("natpmp at %s:%d: %v", r.gw, natpmpPort, err))
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("router discovery at %s: %w", r.gw, ctx.Err())
+		}
+	}
+	return r, nil
+}
+
+// Protocol returns the protocol the router answered with: planner.ViaUPnP,
+// planner.ViaNATPMP or planner.ViaManual.
+func (r *Router) Protocol() string { return r.proto }
+
+// Gateway returns the router's address.
+func (r *Router) Gateway() netip.Addr { return r.gw }
+
+func (r *Router) view() planner.RouterView {
+	v := planner.RouterView{
+		Protocol:        r.proto,
+		Gateway:         r.gw,
+		InternalAddress: r.local,
+	}
+	switch r.proto {
+	case planner.ViaUPnP:
+		v.Detail = r.igd.detail()
+		v.Identity = r.igd.identity()
+	case planner.ViaNATPMP:
+		v.Detail = fmt.Sprintf("NAT-PMP at %s:%d", r.gw, natpmpPort)
+	default:
+		if r.gw.IsValid() {
+			v.Detail = fmt.Sprintf("manual port forwarding (no UPnP IGD or NAT-PMP answered at %s)", r.gw)
+		} else {
+			v.Detail = "manual port forwarding"
+		}
+		v.Notes = slices.Clone(r.notes)
+	}
+	return v
+}
+
+// Observe reads what the router holds. With UPnP it lists the whole table
+// (Listed) when the router can list it, and otherwise looks up the want
+// keys only. NAT-PMP cannot list: the view carries the epoch and external
+// address, and no mappings. Observe changes nothing on the router.
+func (r *Router) Observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error) {
+	v := r.view()
+	switch r.proto {
+	case planner.ViaUPnP:
+		return r.igd.observe(ctx, v, want, r.timeout)
+	case planner.ViaNATPMP:
+		cctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		resp, err := natpmpCall(cctx, r.gw, natpmpExternalRequest())
+		if err != nil {
+			return v, &opError{Op: "natpmp external address", Value: r.gw.String(), Err: err}
+		}
+		v.Epoch, v.HasEpoch = resp.Epoch, true
+		if resp.ResultCode != 0 {
+			e := &NATPMPError{Code: resp.ResultCode, Epoch: resp.Epoch}
+			v.Notes = append(v.Notes, fmt.Sprintf("router reports no external address: %v%s", e, noExternalHint(e)))
+		} else {
+			v.ExternalAddress = resp.External
+			if note := externalNote(resp.External); note != "" {
+				v.Notes = append(v.Notes, note)
+			}
+		}
+		v.Notes = append(v.Notes, "NAT-PMP cannot list mappings: only state shows what is ours")
+	}
+	return v, nil
+}
+
+// Add asks the router for m; m.LeaseSeconds is the requested lease (0:
+// permanent). It returns what the router granted.
+func (r *Router) Add(ctx context.Context, m planner.Mapping) (planner.Grant, error) {
+	if !m.InternalAddress.IsValid() {
+		m.InternalAddress = r.local
+	}
+	switch r.proto {
+	case planner.ViaUPnP:
+		return r.igd.add(ctx, m, r.local, r.timeout)
+	case planner.ViaNATPMP:
+		return r.natpmpAdd(ctx, m)
+	}
+	return planner.Grant{}, r.manualErr("add", m)
+}
+
+// Delete removes m from the router; a mapping already gone is not an
+// error. It removes exactly the key given: callers pass only their own.
+func (r *Router) Delete(ctx context.Context, m planner.Mapping) error {
+	switch r.proto {
+	case planner.ViaUPnP:
+		return r.igd.delete(ctx, m, r.timeout)
+	case planner.ViaNATPMP:
+		// RFC 6886 section 3.4: lifetime 0 and suggested external port 0
+		// delete the mapping of this host's internal port.
+		req, err := natpmpMapRequest(m.Protocol, m.InternalPort, 0, 0)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		resp, err := natpmpCall(cctx, r.gw, req)
+		if err == nil && resp.ResultCode != 0 {
+			err = &NATPMPError{Code: resp.ResultCode, Epoch: resp.Epoch}
+		}
+		if err != nil {
+			return &opError{Op: "natpmp delete", Value: mappingValue(m), Err: err}
+		}
+		return nil
+	}
+	return r.manualErr("delete", m)
+}
+
+func (r *Router) manualErr(op string, m planner.Mapping) error {
+	why := "manual mode"
+	if len(r.notes) > 0 {
+		why = strings.Join(r.notes, "; ")
+	}
+	return &opError{Op: "router " + op, Value: mappingValue(m), Err: ErrManual, Hint: why}
+}
+
+// natpmpDefaultLease is asked for when a permanent mapping is wanted:
+// NAT-PMP has none (lifetime 0 deletes); RFC 6886 recommends 7200 s.
+const natpmpDefaultLease = 7200
+
+func (r *Router) natpmpAdd(ctx context.Context, m planner.Mapping) (planner.Grant, error) {
+	lease := m.LeaseSeconds
+	var notes []string
+	if lease == 0 {
+		lease = natpmpDefaultLease
+		notes = append(notes, fmt.Sprintf("NAT-PMP has no permanent mappings: asked for %d s; renew before it ends", lease))
+	}
+	if m.InternalAddress != r.local {
+		return planner.Grant{}, &opError{Op: "natpmp map", Value: mappingValue(m), Err: ErrRefused,
+			Hint: fmt.Sprintf("NAT-PMP maps only to the asking host %s", r.local)}
+	}
+	req, err := natpmpMapRequest(m.Protocol, m.InternalPort, m.ExternalPort, lease)
+	if err != nil {
+		return planner.Grant{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	resp, err := natpmpCall(cctx, r.gw, req)
+	if err == nil && resp.ResultCode != 0 {
+		e := &NATPMPError{Code: resp.ResultCode, Epoch: resp.Epoch}
+		return planner.Grant{}, &opError{Op: "natpmp map", Value: mappingValue(m), Err: e, Hint: strings.TrimPrefix(noExternalHint(e), "; ")}
+	}
+	if err != nil {
+		return planner.Grant{}, &opError{Op: "natpmp map", Value: mappingValue(m), Err: err}
+	}
+	g := planner.Grant{Mapping: m, Epoch: resp.Epoch, HasEpoch: true}
+	g.Mapping.ExternalPort = resp.ExternalPort
+	g.Mapping.LeaseSeconds = resp.Lifetime
+	if resp.ExternalPort != m.ExternalPort {
+		notes = append(notes, fmt.Sprintf("router granted external port %d instead of %d", resp.ExternalPort, m.ExternalPort))
+	}
+	if resp.Lifetime < lease {
+		notes = append(notes, fmt.Sprintf("router granted a lease of %d s (asked %d s)", resp.Lifetime, lease))
+	}
+	g.Note = strings.Join(notes, "; ")
+	return g, nil
+}
+
+// externalNote says what is odd about an external address, or "".
+func externalNote(a netip.Addr) string {
+	switch {
+	case !a.IsValid() || a.IsUnspecified():
+		return "router reports no external address: it may have no public address (behind CGNAT or another router); mappings would not be reachable from the internet"
+	case cgnat.Contains(a):
+		return fmt.Sprintf("external address %s is in the carrier-grade NAT range 100.64.0.0/10: mappings will not be reachable from the internet", a)
+	case a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast():
+		return fmt.Sprintf("external address %s is private: this router is behind another router (double NAT)", a)
+	}
+	return ""
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+func noExternalHint(err error) string {
+	if errors.Is(err, ErrNoExternalAddress) {
+		return "; the router has no public address (behind CGNAT or another router): forward the port on the upstream router or ask the provider for a public address"
+	}
+	return ""
+}

@@ -1,0 +1,531 @@
+// UPnP IGD driver.
+//
+// References:
+//   - UPnP IGD v2: WANIPConnection:2 Service (2010), sections 2.5.16
+//     AddPortMapping, 2.5.18 DeletePortMapping, 2.5.15
+//     GetGenericPortMappingEntry, 2.5.14 GetSpecificPortMappingEntry,
+//     2.5.20 GetListOfPortMappings, 2.5.21 GetExternalIPAddress, 2.4
+//     error codes (402, 501, 606, 713, 714, 718, 725).
+//   - UPnP IGD v1: WANIPConnection:1 and WANPPPConnection:1 (2001).
+//   - UPnP Device Architecture 1.1, section 3 (SOAP control, faults).
+//
+// SOAP calls go through goupnp's generated clients
+// (github.com/huin/goupnp/dcps/internetgateway2), built from a root
+// device this package fetched itself and given a pinned, bounded HTTP
+// client. goupnp's discovery and DeviceByURL are not used: they would fetch
+// any LOCATION with a global client. Written here instead: SSDP, fetching
+// and decoding the description, the PortMappingList parser (goupnp returns
+// NewPortListing as a string), and turning SOAP faults into typed errors.
+
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/huin/goupnp"
+	ig "github.com/huin/goupnp/dcps/internetgateway2"
+	"github.com/huin/goupnp/soap"
+
+	"github.com/netplan42/netplan42/planner"
+)
+
+// wanConn is the part of goupnp's WANIPConnection1/2 and WANPPPConnection1
+// clients this driver calls.
+type wanConn interface {
+	AddPortMappingCtx(ctx context.Context, remoteHost string, extPort uint16, proto string, intPort uint16, intClient string, enabled bool, desc string, lease uint32) error
+	DeletePortMappingCtx(ctx context.Context, remoteHost string, extPort uint16, proto string) error
+	GetExternalIPAddressCtx(ctx context.Context) (string, error)
+	GetGenericPortMappingEntryCtx(ctx context.Context, index uint16) (remoteHost string, extPort uint16, proto string, intPort uint16, intClient string, enabled bool, desc string, lease uint32, err error)
+	GetSpecificPortMappingEntryCtx(ctx context.Context, remoteHost string, extPort uint16, proto string) (intPort uint16, intClient string, enabled bool, desc string, lease uint32, err error)
+}
+
+var (
+	_ wanConn = (*ig.WANIPConnection2)(nil)
+	_ wanConn = (*ig.WANIPConnection1)(nil)
+	_ wanConn = (*ig.WANPPPConnection1)(nil)
+)
+
+// Listing limits.
+const (
+	listPage     = 1000 // NewNumberOfPorts per GetListOfPortMappings call
+	maxListPages = 200
+	// MaxWalk caps the GetGenericPortMappingEntry walk.
+	MaxWalk = 4096
+)
+
+type igd struct {
+	location *url.URL
+	bootID   string
+	service  igdService
+	devType  string
+	conn     wanConn
+	v2       *ig.WANIPConnection2 // nil unless WANIPConnection:2
+}
+
+// openIGD finds the gateway's IGD by SSDP, fetches its description with a
+// pinned client and builds the SOAP client for its best WAN service.
+func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration) (*igd, error) {
+	found, err := searchGateway(ctx, gw, window)
+	if err != nil {
+		if len(found.Rejected) > 0 {
+			err = fmt.Errorf("%v; ignored: %s", err, strings.Join(found.Rejected, "; "))
+		}
+		return nil, err
+	}
+	descClient := newPinnedClient(gw, timeout, maxDescription)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	body, err := get(cctx, descClient, found.Location.String())
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("device description: %v", err)
+	}
+	root, services, err := parseDescription(body, found.Location)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", found.Location, err)
+	}
+	d := &igd{location: found.Location, bootID: found.Reply.BootID, devType: root.Device.DeviceType}
+	soapClient := newPinnedClient(gw, timeout, maxSOAPBody)
+	for _, s := range services {
+		if _, err := pinnedLocation(s.ControlURL, gw); err != nil {
+			return nil, fmt.Errorf("%s: control URL: %v", found.Location, err)
+		}
+		var sc *goupnp.ServiceClient
+		switch s.Type {
+		case stWANIPv2:
+			cs, err := ig.NewWANIPConnection2ClientsFromRootDevice(root, found.Location)
+			if err == nil && len(cs) > 0 {
+				d.conn, d.v2, sc = cs[0], cs[0], &cs[0].ServiceClient
+			}
+		case stWANIPv1:
+			cs, err := ig.NewWANIPConnection1ClientsFromRootDevice(root, found.Location)
+			if err == nil && len(cs) > 0 {
+				d.conn, sc = cs[0], &cs[0].ServiceClient
+			}
+		case stWANPPPv1:
+			cs, err := ig.NewWANPPPConnection1ClientsFromRootDevice(root, found.Location)
+			if err == nil && len(cs) > 0 {
+				d.conn, sc = cs[0], &cs[0].ServiceClient
+			}
+		}
+		if sc != nil {
+			sc.SOAPClient.HTTPClient = *soapClient
+			d.service = s
+			return d, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no usable WAN connection service", found.Location)
+}
+
+func (d *igd) detail() string {
+	v := "v1"
+	if strings.HasSuffix(strings.TrimSpace(d.devType), ":2") {
+		v = "v2"
+	}
+	svc := strings.TrimPrefix(d.service.Type, "urn:schemas-upnp-org:service:")
+	return fmt.Sprintf("UPnP IGD %s (%s) at %s", v, svc, d.location)
+}
+
+func (d *igd) identity() string {
+	if d.bootID == "" {
+		return d.location.String()
+	}
+	return d.location.String() + " bootid=" + d.bootID
+}
+
+// call runs one SOAP call bounded by timeout and returns its error as a
+// typed error naming the operation and value.
+func call(ctx context.Context, timeout time.Duration, op, value string, fn func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := fn(cctx)
+	if err == nil {
+		return nil
+	}
+	var fault *soap.SOAPFaultError
+	switch {
+	case errors.As(err, &fault):
+		err = faultError(fault)
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case cctx.Err() != nil:
+		err = fmt.Errorf("%w (%v)", ErrTimeout, timeout)
+	}
+	return &opError{Op: "upnp " + op, Value: value, Err: err}
+}
+
+// faultError turns goupnp's decoded fault into a *UPnPError; when goupnp
+// found no errorCode (odd namespaces or layout), it reads the raw detail.
+func faultError(f *soap.SOAPFaultError) error {
+	e := &UPnPError{Code: f.Detail.UPnPError.Errorcode, Description: strings.TrimSpace(f.Detail.UPnPError.ErrorDescription)}
+	if e.Code == 0 {
+		if pe, ok := parseUPnPError(f.Detail.Raw); ok {
+			e = pe
+		}
+	}
+	if e.Code == 0 {
+		return fmt.Errorf("soap fault %s: %s", strings.TrimSpace(f.FaultCode), strings.TrimSpace(f.FaultString))
+	}
+	return e
+}
+
+func upnpCode(err error) int {
+	var e *UPnPError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// isTransport reports whether err means the router could not be talked to
+// at all (as opposed to an answer we did not like).
+func isTransport(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (d *igd) observe(ctx context.Context, v planner.RouterView, want []planner.MappingKey, timeout time.Duration) (planner.RouterView, error) {
+	var ext string
+	err := call(ctx, timeout, "GetExternalIPAddress", "", func(ctx context.Context) (err error) {
+		ext, err = d.conn.GetExternalIPAddressCtx(ctx)
+		return err
+	})
+	if err != nil {
+		if upnpCode(err) == 0 {
+			return v, err
+		}
+		v.Notes = append(v.Notes, err.Error())
+	} else {
+		a, perr := netip.ParseAddr(strings.TrimSpace(ext))
+		if perr == nil {
+			v.ExternalAddress = a.Unmap()
+		}
+		if note := externalNote(v.ExternalAddress); note != "" {
+			v.Notes = append(v.Notes, note)
+		}
+	}
+
+	ms, listed, notes, err := d.list(ctx, timeout)
+	v.Notes = append(v.Notes, notes...)
+	if err != nil {
+		return v, err
+	}
+	if listed {
+		v.Listed, v.Mappings = true, ms
+		return v, nil
+	}
+	for _, k := range want {
+		m, ok, err := d.specific(ctx, k, "", timeout)
+		if err != nil {
+			if isTransport(err) {
+				return v, err
+			}
+			v.Notes = append(v.Notes, err.Error())
+			continue
+		}
+		if ok {
+			v.Mappings = append(v.Mappings, m)
+		}
+	}
+	return v, nil
+}
+
+// list lists every mapping: GetListOfPortMappings on IGD v2, else (or when
+// that fails) the GetGenericPortMappingEntry walk. listed is false when
+// neither works.
+func (d *igd) list(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, listed bool, notes []string, err error) {
+	if d.v2 != nil {
+		ms, notes, err = d.listV2(ctx, timeout)
+		if err == nil {
+			return ms, true, notes, nil
+		}
+		if isTransport(err) {
+			return nil, false, notes, err
+		}
+		notes = append(notes, fmt.Sprintf("GetListOfPortMappings unusable (%v): walking GetGenericPortMappingEntry", err))
+	}
+	ms, wnotes, ok, err := d.walk(ctx, timeout)
+	notes = append(notes, wnotes...)
+	return ms, ok, notes, err
+}
+
+var errListIncomplete = errors.New("listing incomplete")
+
+func (d *igd) listV2(ctx context.Context, timeout time.Duration) ([]planner.Mapping, []string, error) {
+	var all []planner.Mapping
+	var notes []string
+	skippedAll := 0
+	for _, proto := range []planner.Protocol{planner.TCP, planner.UDP} {
+		start, pages := uint16(0), 0
+		for {
+			pages++
+			if pages > maxListPages {
+				return nil, notes, fmt.Errorf("%w: more than %d pages", errListIncomplete, maxListPages)
+			}
+			var listing string
+			value := fmt.Sprintf("%s %d-65535", proto.Upper(), start)
+			err := call(ctx, timeout, "GetListOfPortMappings", value, func(ctx context.Context) (err error) {
+				listing, err = d.v2.GetListOfPortMappingsCtx(ctx, start, 65535, proto.Upper(), true, listPage)
+				return err
+			})
+			if code := upnpCode(err); code == codeNoSuchEntry || code == 730 /* PortMappingNotFound */ {
+				break // nothing in range (IGD v2 2.5.20: 730)
+			}
+			if err != nil {
+				return nil, notes, err
+			}
+			page, skipped, err := parsePortListing([]byte(listing))
+			if err != nil {
+				return nil, notes, fmt.Errorf("GetListOfPortMappings %s: %v", value, err)
+			}
+			skippedAll += skipped
+			all = append(all, page...)
+			if len(page)+skipped < listPage {
+				break
+			}
+			// A full page: continue after its highest port. That is sound
+			// only when the router lists in port order; otherwise walk.
+			last := uint16(0)
+			for i, m := range page {
+				if i > 0 && m.ExternalPort < last {
+					return nil, notes, fmt.Errorf("%w: a full page not in port order", errListIncomplete)
+				}
+				last = m.ExternalPort
+			}
+			if last == 65535 {
+				break
+			}
+			start = last + 1
+		}
+	}
+	if skippedAll > 0 {
+		notes = append(notes, fmt.Sprintf("%d listed entries could not be read", skippedAll))
+	}
+	// The listing should account for the whole table: the entry at index
+	// len(all) must not exist (713). A router that lists less than it
+	// holds is walked instead.
+	if total := len(all) + skippedAll; total < 65535 {
+		_, err := d.generic(ctx, uint16(total), timeout)
+		switch code := upnpCode(err); {
+		case err == nil:
+			return nil, notes, fmt.Errorf("%w: the table has more than the %d listed entries", errListIncomplete, total)
+		case isTransport(err):
+			return nil, notes, err
+		case code == codeArrayIndexInvalid || code == codeNoSuchEntry:
+		default:
+			notes = append(notes, fmt.Sprintf("could not confirm the listing is complete: %v", err))
+		}
+	}
+	return dedupe(all), notes, nil
+}
+
+func dedupe(ms []planner.Mapping) []planner.Mapping {
+	type key struct {
+		k  planner.MappingKey
+		rh string
+	}
+	seen := make(map[key]bool, len(ms))
+	out := ms[:0]
+	for _, m := range ms {
+		k := key{m.Key(), m.RemoteHost}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (d *igd) generic(ctx context.Context, i uint16, timeout time.Duration) (planner.Mapping, error) {
+	var (
+		m                   planner.Mapping
+		proto, client, desc string
+		enabled             bool
+	)
+	err := call(ctx, timeout, "GetGenericPortMappingEntry", strconv.Itoa(int(i)), func(ctx context.Context) (err error) {
+		m.RemoteHost, m.ExternalPort, proto, m.InternalPort, client, enabled, desc, m.LeaseSeconds, err = d.conn.GetGenericPortMappingEntryCtx(ctx, i)
+		return err
+	})
+	if err != nil {
+		return m, err
+	}
+	p, ok := parseProtocol(proto)
+	if !ok {
+		return m, fmt.Errorf("upnp GetGenericPortMappingEntry %d: unknown protocol %q", i, proto)
+	}
+	m.Protocol, m.Description, m.Disabled = p, desc, !enabled
+	m.InternalAddress, _ = netip.ParseAddr(strings.TrimSpace(client))
+	return m, nil
+}
+
+// walk lists mappings by index until the router says there are no more
+// (713), or fails oddly (402, 500, 501: some routers end their table so),
+// or MaxWalk entries were read. ok is false when not even index 0 could
+// be read for a reason other than an empty table.
+func (d *igd) walk(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, notes []string, ok bool, err error) {
+	for i := 0; i < MaxWalk; i++ {
+		m, err := d.generic(ctx, uint16(i), timeout)
+		if err != nil {
+			if isTransport(err) {
+				return nil, notes, false, err
+			}
+			code := upnpCode(err)
+			if code == codeArrayIndexInvalid || code == codeNoSuchEntry {
+				return dedupe(ms), notes, true, nil
+			}
+			if i == 0 && (code == codeInvalidAction || code == codeOptionalNotImplemented || code == 0) {
+				notes = append(notes, fmt.Sprintf("router cannot list its mappings (%v): only the wanted ports were looked up", err))
+				return nil, notes, false, nil
+			}
+			notes = append(notes, fmt.Sprintf("listing ended at entry %d on an error, taken as the end of the table: %v", i, err))
+			return dedupe(ms), notes, true, nil
+		}
+		if m.Protocol != "" {
+			ms = append(ms, m)
+		}
+	}
+	notes = append(notes, fmt.Sprintf("listing stopped after %d entries (the cap): the router may hold more", MaxWalk))
+	return dedupe(ms), notes, true, nil
+}
+
+// specific looks one key up; ok is false when the router has no such
+// mapping (714).
+func (d *igd) specific(ctx context.Context, k planner.MappingKey, remoteHost string, timeout time.Duration) (planner.Mapping, bool, error) {
+	m := planner.Mapping{Protocol: k.Protocol, ExternalPort: k.ExternalPort, RemoteHost: remoteHost}
+	var client string
+	var enabled bool
+	err := call(ctx, timeout, "GetSpecificPortMappingEntry", k.String(), func(ctx context.Context) (err error) {
+		m.InternalPort, client, enabled, m.Description, m.LeaseSeconds, err = d.conn.GetSpecificPortMappingEntryCtx(ctx, remoteHost, k.ExternalPort, k.Protocol.Upper())
+		return err
+	})
+	if code := upnpCode(err); code == codeNoSuchEntry || code == 730 {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, err
+	}
+	m.Disabled = !enabled
+	m.InternalAddress, _ = netip.ParseAddr(strings.TrimSpace(client))
+	return m, true, nil
+}
+
+func (d *igd) addOnce(ctx context.Context, m planner.Mapping, lease uint32, timeout time.Duration) error {
+	return call(ctx, timeout, "AddPortMapping", mappingValue(m), func(ctx context.Context) error {
+		return d.conn.AddPortMappingCtx(ctx, m.RemoteHost, m.ExternalPort, m.Protocol.Upper(), m.InternalPort,
+			m.InternalAddress.String(), true, m.Description, lease)
+	})
+}
+
+func (d *igd) add(ctx context.Context, m planner.Mapping, local netip.Addr, timeout time.Duration) (planner.Grant, error) {
+	g := planner.Grant{Mapping: m}
+	var notes []string
+	err := d.addOnce(ctx, m, m.LeaseSeconds, timeout)
+	if code := upnpCode(err); code == codeOnlyPermanentLeases || (code == codeInvalidArgs && m.LeaseSeconds != 0) {
+		// IGD v1 routers that support only permanent leases say 725; some
+		// say 402 to any finite lease.
+		first := err
+		if err = d.addOnce(ctx, m, 0, timeout); err == nil {
+			g.PermanentOnly = true
+			notes = append(notes, fmt.Sprintf("router allows only permanent mappings (%v); made it permanent", unwrapOp(first)))
+		}
+	}
+	if err != nil {
+		return planner.Grant{}, d.addError(ctx, m, local, err, timeout)
+	}
+	// Read back what the router holds: the lease it granted (IGD v2 caps
+	// leases at 604800 s and turns 0 into that) and the internal side.
+	got, ok, rerr := d.specific(ctx, m.Key(), m.RemoteHost, timeout)
+	switch {
+	case rerr != nil:
+		notes = append(notes, fmt.Sprintf("could not read the mapping back: %v", rerr))
+		if g.PermanentOnly {
+			g.Mapping.LeaseSeconds = 0
+		}
+	case !ok:
+		notes = append(notes, "the router accepted the mapping but does not list it")
+	default:
+		g.Mapping.InternalAddress, g.Mapping.InternalPort = got.InternalAddress, got.InternalPort
+		g.Mapping.Description, g.Mapping.Disabled = got.Description, got.Disabled
+		g.Mapping.LeaseSeconds = got.LeaseSeconds
+		want := m.LeaseSeconds
+		if g.PermanentOnly {
+			want = 0
+		}
+		if got.LeaseSeconds != want && !(want > 0 && got.LeaseSeconds < want && want-got.LeaseSeconds <= 5) {
+			if want == 0 {
+				notes = append(notes, fmt.Sprintf("router granted a lease of %d s for a permanent mapping", got.LeaseSeconds))
+			} else {
+				notes = append(notes, fmt.Sprintf("router granted a lease of %d s (asked %d s)", got.LeaseSeconds, want))
+			}
+		}
+	}
+	g.Note = strings.Join(notes, "; ")
+	return g, nil
+}
+
+func unwrapOp(err error) error {
+	var op *opError
+	if errors.As(err, &op) {
+		return op.Err
+	}
+	return err
+}
+
+// addError explains a failed AddPortMapping: who holds the port on a
+// conflict, a missing public address on a refusal.
+func (d *igd) addError(ctx context.Context, m planner.Mapping, local netip.Addr, err error, timeout time.Duration) error {
+	op := &opError{Op: "upnp AddPortMapping", Value: mappingValue(m), Err: unwrapOp(err)}
+	switch upnpCode(err) {
+	case codeConflict:
+		ce := &ConflictError{Want: m, Err: op.Err}
+		if h, ok, herr := d.specific(ctx, m.Key(), m.RemoteHost, timeout); herr == nil && ok {
+			ce.Holder, ce.Found = h, true
+		}
+		op.Err = ce
+		if !ce.Found && m.InternalAddress != local {
+			op.Hint = fmt.Sprintf("routers in secure mode only map ports to the asking computer (%s)", local)
+		}
+		return op
+	case codeActionFailed, codeActionNotAuthorized, 0:
+		if isTransport(err) {
+			return op
+		}
+		var ext string
+		xerr := call(ctx, timeout, "GetExternalIPAddress", "", func(ctx context.Context) (err error) {
+			ext, err = d.conn.GetExternalIPAddressCtx(ctx)
+			return err
+		})
+		a, perr := netip.ParseAddr(strings.TrimSpace(ext))
+		if xerr == nil && (perr != nil || !a.IsGlobalUnicast() || a.IsPrivate() || cgnat.Contains(a)) {
+			op.Err = fmt.Errorf("%w: %w", ErrNoExternalAddress, op.Err)
+			op.Hint = strings.TrimPrefix(noExternalHint(ErrNoExternalAddress), "; ")
+			if perr == nil {
+				op.Hint = fmt.Sprintf("external address %s: ", a) + op.Hint
+			}
+			return op
+		}
+		if upnpCode(err) == codeActionNotAuthorized {
+			op.Hint = "the router does not allow this mapping: check its UPnP permission settings"
+		}
+	case codeSamePortValuesRequired:
+		op.Hint = "this router needs the internal and external ports to be equal"
+	case codeExternalPortOnlyWild:
+		op.Hint = "this router does not accept a specific external port"
+	}
+	return op
+}
+
+func (d *igd) delete(ctx context.Context, m planner.Mapping, timeout time.Duration) error {
+	err := call(ctx, timeout, "DeletePortMapping", m.Key().String(), func(ctx context.Context) error {
+		return d.conn.DeletePortMappingCtx(ctx, m.RemoteHost, m.ExternalPort, m.Protocol.Upper())
+	})
+	if code := upnpCode(err); code == codeNoSuchEntry || code == 730 {
+		return nil
+	}
+	return err
+}
