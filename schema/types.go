@@ -128,6 +128,8 @@ type Service struct {
 
 	DeclRange hcl.Range
 	PortRange hcl.Range // where port is set, for diagnostics
+	// ExternalPortRange is where external_port is set; zero when it is not.
+	ExternalPortRange hcl.Range
 }
 
 // Protocols returns the service's protocols, "both" expanded.

@@ -1,0 +1,283 @@
+package schema
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// LockAction is what a LockChange does to an assignment.
+type LockAction string
+
+// Lock actions.
+const (
+	LockAssign  LockAction = "assign"
+	LockMove    LockAction = "move"
+	LockRelease LockAction = "release"
+)
+
+// LockChange is a change Allocate makes to the lock file.
+type LockChange struct {
+	Action LockAction
+	Key    AssignmentKey
+	From   uint16 // the port before; 0 for LockAssign
+	To     uint16 // the port after; 0 for LockRelease
+	Reason string // why the port moved or was released; "" for LockAssign
+}
+
+// String describes the change for people:
+// assigned port 1024 to computer.desktop service "crashplan".
+func (c LockChange) String() string {
+	switch c.Action {
+	case LockAssign:
+		return fmt.Sprintf("assigned port %d to %s", c.To, c.Key)
+	case LockMove:
+		return fmt.Sprintf("moved %s from port %d to %d (%s)", c.Key, c.From, c.To, c.Reason)
+	case LockRelease:
+		return fmt.Sprintf("released port %d of %s (%s)", c.From, c.Key, c.Reason)
+	}
+	return fmt.Sprintf("%s %s %d→%d (%s)", c.Action, c.Key, c.From, c.To, c.Reason)
+}
+
+// portSet is a set of ports, one bit each.
+type portSet [65536 / 64]uint64
+
+func (s *portSet) has(p uint16) bool { return s[p/64]&(1<<(p%64)) != 0 }
+func (s *portSet) add(p uint16)      { s[p/64] |= 1 << (p % 64) }
+
+// pool is the state of one network's ports while allocating.
+type pool struct {
+	n         *Network
+	computers []*Computer
+	reserved  portSet
+	fixed     portSet // fixed listen and external ports of any service
+	taken     portSet // reserved, fixed or assigned: never handed out
+	owner     map[uint16]AssignmentKey
+	next      int // lowest port that may still be free
+}
+
+// want is a service with port = "auto".
+type want struct {
+	c *Computer
+	s *Service
+}
+
+// Allocate gives every service with port = "auto" its port, keyed in the
+// lock by network, computer address and service name, and sets the
+// services' Port. It returns the new lock and the changes from the old one.
+//
+// A port, once assigned, stays: adding or removing computers never moves
+// another computer's port. A new port is the lowest of the network's
+// listen_ports that is neither reserved nor used by any service of the
+// network. An assignment whose service is gone is released; one outside
+// changed listen_ports, on a now-reserved port or on a port assigned twice
+// (two lock files merged) is moved, with the reason. A fixed port that
+// collides with an assignment is an error: the user decides which moves.
+//
+// With readonly, the lock must not change: each change it would need is
+// an error, services without an assignment keep Port 0, and the old lock
+// is returned. Allocate is pure; the caller reads and writes the lock.
+func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.Diagnostics) {
+	if lock == nil {
+		lock = &Lock{}
+	}
+	var diags hcl.Diagnostics
+	var changes []LockChange
+
+	pools := make(map[string]*pool, len(cfg.Networks))
+	for name, n := range cfg.Networks {
+		p := &pool{n: n, owner: map[uint16]AssignmentKey{}, next: int(n.ListenPorts.First)}
+		for _, r := range n.ReservedPorts {
+			p.reserved.add(r)
+			p.taken.add(r)
+		}
+		pools[name] = p
+	}
+	wants := map[AssignmentKey]want{}
+	var keys []AssignmentKey // sorted, since cfg.Computers is
+	for _, c := range cfg.Computers {
+		p := pools[c.Network]
+		if p == nil {
+			continue
+		}
+		p.computers = append(p.computers, c)
+		for _, s := range c.Services {
+			if !s.Auto && s.Port != 0 {
+				p.fixed.add(s.Port)
+				p.taken.add(s.Port)
+			}
+			if s.Expose == ExposeInternet && s.ExternalPort != 0 {
+				p.fixed.add(s.ExternalPort)
+				p.taken.add(s.ExternalPort)
+			}
+			if s.Auto {
+				k := AssignmentKey{Network: c.Network, Computer: c.Address(), Service: s.Name}
+				wants[k] = want{c, s}
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.SortFunc(keys, AssignmentKey.compare)
+
+	next := &Lock{File: lock.File, Filename: lock.Filename}
+	lockName := lock.Filename
+	if lockName == "" {
+		lockName = LockFileName
+	}
+	kept := map[AssignmentKey]bool{}
+	moved := map[AssignmentKey]LockChange{}
+	var released []Assignment
+
+	// Existing assignments first, so that they hold their ports before
+	// any new one is handed out.
+	for _, a := range lock.Assignments {
+		w, ok := wants[a.Key]
+		if !ok {
+			changes = append(changes, LockChange{
+				Action: LockRelease, Key: a.Key, From: a.Port,
+				Reason: releaseReason(cfg, a.Key),
+			})
+			released = append(released, a)
+			continue
+		}
+		p := pools[a.Key.Network]
+		reason := ""
+		switch {
+		case !p.n.ListenPorts.Contains(a.Port):
+			reason = fmt.Sprintf("%d is outside listen_ports %s of network %q", a.Port, p.n.ListenPorts, p.n.Name)
+		case p.reserved.has(a.Port):
+			reason = fmt.Sprintf("%d is reserved in network %q", a.Port, p.n.Name)
+		case p.owner[a.Port] != AssignmentKey{}:
+			reason = fmt.Sprintf("%d is also assigned to %s in the lock file", a.Port, p.owner[a.Port])
+		case p.fixed.has(a.Port):
+			for _, h := range p.holders(a.Port, w) {
+				diags = append(diags, errorAt(h.rng, "Port assigned to another service",
+					"Port %d is assigned to %s in the lock file (%s), so %s cannot use it. netplan42 never moves a port it handed out by itself: pick another port here, or delete that assignment from %s to have %s given a new port.",
+					a.Port, a.Key, lockPosition(a, lockName), h.what, lockName, a.Key))
+			}
+		}
+		if reason != "" {
+			moved[a.Key] = LockChange{Action: LockMove, Key: a.Key, From: a.Port, Reason: reason}
+			continue
+		}
+		p.owner[a.Port] = a.Key
+		p.taken.add(a.Port)
+		kept[a.Key] = true
+		w.s.Port = a.Port
+		next.Assignments = append(next.Assignments, a)
+	}
+
+	for _, k := range keys {
+		if kept[k] {
+			continue
+		}
+		w, p := wants[k], pools[k.Network]
+		port := p.alloc()
+		if port == 0 {
+			diags = append(diags, errorAt(w.s.PortRange, "No free port",
+				"Network %q has no free port left for %s: every port of listen_ports %s is reserved or used by another service. Widen listen_ports, or give some services fixed ports.",
+				k.Network, k, p.n.ListenPorts))
+			continue
+		}
+		p.owner[port] = k
+		ch, ok := moved[k]
+		if ok {
+			ch.To = port
+		} else {
+			ch = LockChange{Action: LockAssign, Key: k, To: port}
+		}
+		changes = append(changes, ch)
+		if readonly {
+			diags = append(diags, readonlyError(w.s.PortRange, ch, lockName))
+			continue
+		}
+		w.s.Port = port
+		next.Assignments = append(next.Assignments, Assignment{Key: k, Port: port})
+	}
+	if readonly {
+		for _, a := range released {
+			ch := LockChange{Action: LockRelease, Key: a.Key, From: a.Port, Reason: releaseReason(cfg, a.Key)}
+			diags = append(diags, readonlyError(a.DeclRange, ch, lockName))
+		}
+		return lock, changes, diags
+	}
+	slices.SortFunc(next.Assignments, func(a, b Assignment) int { return a.Key.compare(b.Key) })
+	return next, changes, diags
+}
+
+// alloc hands out the lowest free port of the pool, or 0 when none is left.
+// Ports only ever become taken during one Allocate, so the search resumes
+// where the last one ended.
+func (p *pool) alloc() uint16 {
+	for ; p.next <= int(p.n.ListenPorts.Last); p.next++ {
+		port := uint16(p.next)
+		if !p.taken.has(port) {
+			p.taken.add(port)
+			p.next++
+			return port
+		}
+	}
+	return 0
+}
+
+// holder is a service holding a fixed port, as said in messages.
+type holder struct {
+	what string    // computer.nas service "crashplan"
+	rng  hcl.Range // where the port is set
+}
+
+// holders returns the services whose fixed port collides with port,
+// assigned to w. A localhost service collides only on its own computer.
+func (p *pool) holders(port uint16, w want) []holder {
+	var hs []holder
+	for _, c := range p.computers {
+		for _, s := range c.Services {
+			if s == w.s {
+				continue
+			}
+			what := fmt.Sprintf("%s service %q", c.Address(), s.Name)
+			if !s.Auto && s.Port == port && (s.Expose != ExposeLocalhost || c == w.c) {
+				hs = append(hs, holder{what, s.PortRange})
+			} else if s.Expose == ExposeInternet && s.ExternalPort == port {
+				hs = append(hs, holder{what, s.ExternalPortRange})
+			}
+		}
+	}
+	return hs
+}
+
+// releaseReason says why the assignment for k is no longer wanted.
+func releaseReason(cfg *Config, k AssignmentKey) string {
+	if cfg.Networks[k.Network] == nil {
+		return fmt.Sprintf("network %q is no longer in the config", k.Network)
+	}
+	c := cfg.Computer(k.Computer)
+	if c == nil {
+		return "no longer in the config"
+	}
+	if c.Network != k.Network {
+		return fmt.Sprintf("%s is now in network %q", k.Computer, c.Network)
+	}
+	for _, s := range c.Services {
+		if s.Name == k.Service && !s.Auto {
+			return fmt.Sprintf("its port is now fixed at %d", s.Port)
+		}
+	}
+	return "no longer in the config"
+}
+
+// lockPosition says where the lock file records a, for messages.
+func lockPosition(a Assignment, lockName string) string {
+	if a.DeclRange.Filename == "" {
+		return lockName
+	}
+	return position(a.DeclRange)
+}
+
+// readonlyError reports a change that a read-only lock file forbids.
+func readonlyError(rng hcl.Range, ch LockChange, lockName string) *hcl.Diagnostic {
+	return errorAt(rng, "Lock file out of date",
+		"netplan42 would have %s, but the lock file is read-only (--lockfile=readonly). Run netplan42 plan without --lockfile=readonly, then commit %s.",
+		ch, lockName)
+}

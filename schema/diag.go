@@ -1,0 +1,174 @@
+package schema
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// WriteDiagnostics renders diags as text the way HCL does, quoting the
+// offending lines of files. width wraps the detail text; 0 means no wrap.
+func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool, width uint) error {
+	return hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags)
+}
+
+// errorAt returns an error diagnostic about rng; a zero rng, for something
+// not read from a file, gives a diagnostic without a subject.
+func errorAt(rng hcl.Range, summary, detail string, args ...any) *hcl.Diagnostic {
+	d := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(detail, args...),
+	}
+	if rng != (hcl.Range{}) {
+		d.Subject = rng.Ptr()
+	}
+	return d
+}
+
+// warningAt returns a warning diagnostic about rng.
+func warningAt(rng hcl.Range, summary, detail string, args ...any) *hcl.Diagnostic {
+	d := errorAt(rng, summary, detail, args...)
+	d.Severity = hcl.DiagWarning
+	return d
+}
+
+// tidy drops repeated diagnostics (a for_each body reports the same mistake
+// once per instance) and orders the rest by file position, so the output
+// reads top to bottom whatever order the checks ran in.
+func tidy(diags hcl.Diagnostics) hcl.Diagnostics {
+	if len(diags) < 2 {
+		return diags
+	}
+	type key struct {
+		sev             hcl.DiagnosticSeverity
+		summary, detail string
+		rng             hcl.Range
+	}
+	seen := make(map[key]bool, len(diags))
+	out := diags[:0:0]
+	for _, d := range diags {
+		k := key{sev: d.Severity, summary: d.Summary, detail: d.Detail}
+		if d.Subject != nil {
+			k.rng = *d.Subject
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	slices.SortStableFunc(out, func(a, b *hcl.Diagnostic) int {
+		// Diagnostics without a place (command-line variables) come first.
+		if (a.Subject == nil) != (b.Subject == nil) {
+			if a.Subject == nil {
+				return -1
+			}
+			return 1
+		}
+		if a.Subject == nil {
+			return 0
+		}
+		return cmp.Or(
+			cmp.Compare(a.Subject.Filename, b.Subject.Filename),
+			cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte),
+		)
+	})
+	return out
+}
+
+// synonyms maps words people plausibly write to the value they mean, for
+// "did you mean" hints that edit distance alone would miss.
+var synonyms = map[string]string{
+	"public":   ExposeInternet,
+	"wan":      ExposeInternet,
+	"world":    ExposeInternet,
+	"private":  ExposeLAN,
+	"local":    ExposeLocalhost,
+	"loopback": ExposeLocalhost,
+	"nft":      FirewallNFTables,
+	"ipt":      FirewallIPTables,
+	"pfctl":    FirewallPF,
+	"nat-pmp":  ProtoNATPMP,
+	"nat_pmp":  ProtoNATPMP,
+	"pmp":      ProtoNATPMP,
+	"igd":      ProtoUPnP,
+	"upnp-igd": ProtoUPnP,
+	"tcp+udp":  Both,
+	"tcp/udp":  Both,
+	"udp+tcp":  Both,
+}
+
+// didYouMean returns a hint naming the option closest to given, or "" when
+// none is close enough to be a likely typo.
+func didYouMean(given string, options []string) string {
+	if s := suggest(given, options); s != "" {
+		return fmt.Sprintf(" Did you mean %q?", s)
+	}
+	return ""
+}
+
+// suggest returns the option closest to given, or "".
+func suggest(given string, options []string) string {
+	lower := strings.ToLower(strings.TrimSpace(given))
+	if s, ok := synonyms[lower]; ok && slices.Contains(options, s) {
+		return s
+	}
+	best, bestDist := "", 3 // at most two edits away
+	for _, o := range options {
+		if lower == o {
+			return o
+		}
+		if d := levenshtein(lower, o); d < bestDist {
+			best, bestDist = o, d
+		}
+	}
+	return best
+}
+
+// levenshtein returns the edit distance between a and b.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// quotedList renders options as "a", "b" or "c" for messages.
+func quotedList(options []string) string {
+	q := make([]string, len(options))
+	for i, o := range options {
+		q[i] = fmt.Sprintf("%q", o)
+	}
+	switch len(q) {
+	case 0:
+		return ""
+	case 1:
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// position renders where rng starts, file:line, for pointing at a second
+// place in a diagnostic's detail.
+func position(rng hcl.Range) string {
+	return fmt.Sprintf("%s:%d", rng.Filename, rng.Start.Line)
+}

@@ -1,0 +1,288 @@
+package schema
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options are the variable values given from outside the configuration,
+// in the order Terraform users expect: defaults < environment < var files
+// (in order) < --var flags (in order).
+type Options struct {
+	// Vars are "name=value" settings from --var flags, in order.
+	Vars []string
+	// VarFiles are paths of --var-file files, in order. Each holds HCL
+	// attributes, one per variable: port_base = 5000.
+	VarFiles []string
+	// VarFileData holds the contents of VarFiles by path. LoadFiles reads
+	// var files only from here; Load fills it from disk.
+	VarFileData map[string][]byte
+	// Env is the environment, as from os.Environ. NETPLAN42_VAR_name=value
+	// sets var.name; names of undeclared variables are ignored, since the
+	// environment is shared with other configurations.
+	Env []string
+}
+
+// EnvVarPrefix starts the names of environment variables that set
+// configuration variables.
+const EnvVarPrefix = "NETPLAN42_VAR_"
+
+// Load reads the configuration at path: one file, or every *.hcl file in a
+// directory except the lock file and hidden or editor backup files. It
+// always returns a Config whose Dir and Files are set, so that the
+// diagnostics can be rendered; the rest is meaningful only when the
+// diagnostics have no errors.
+func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	files := map[string][]byte{}
+	dir := path
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read configuration",
+			Detail:   err.Error() + ".",
+		})
+	case info.IsDir():
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read configuration",
+				Detail:   err.Error() + ".",
+			})
+		}
+		for _, e := range entries {
+			if e.IsDir() || !isConfigFile(e.Name()) {
+				continue
+			}
+			name := filepath.Join(path, e.Name())
+			src, err := os.ReadFile(name)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Cannot read configuration file",
+					Detail:   err.Error() + ".",
+				})
+				continue
+			}
+			files[name] = src
+		}
+		if err == nil && len(files) == 0 && !diags.HasErrors() {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "No configuration files",
+				Detail:   "The directory " + path + " holds no *.hcl files. Write the configuration there (netplan42.hcl, say), or name a file.",
+			})
+		}
+	default:
+		dir = filepath.Dir(path)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read configuration file",
+				Detail:   err.Error() + ".",
+			})
+		} else {
+			files[path] = src
+		}
+	}
+
+	data := maps.Clone(opts.VarFileData)
+	if data == nil {
+		data = map[string][]byte{}
+	}
+	var varFiles []string
+	for _, name := range opts.VarFiles {
+		if _, ok := data[name]; !ok {
+			src, err := os.ReadFile(name)
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Cannot read var file",
+					Detail:   err.Error() + ".",
+				})
+				continue
+			}
+			data[name] = src
+		}
+		varFiles = append(varFiles, name)
+	}
+	opts.VarFiles, opts.VarFileData = varFiles, data
+
+	if diags.HasErrors() {
+		return &Config{Networks: map[string]*Network{}, Dir: dir, Files: map[string]*hcl.File{}}, diags
+	}
+	cfg, more := LoadFiles(files, dir, opts)
+	return cfg, append(diags, more...)
+}
+
+// isConfigFile reports whether a directory entry named name is part of the
+// configuration. Like Terraform, it skips hidden files and editor leftovers.
+func isConfigFile(name string) bool {
+	return strings.HasSuffix(name, ".hcl") && name != LockFileName &&
+		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "#") && !strings.HasSuffix(name, "~")
+}
+
+// LoadFiles is Load without the file system: files maps file names to their
+// contents, dir is the directory the lock file belongs to, and var files
+// come from opts.VarFileData. A file named like the lock file is skipped.
+func LoadFiles(files map[string][]byte, dir string, opts Options) (*Config, hcl.Diagnostics) {
+	l := &loader{cfg: &Config{
+		Networks: map[string]*Network{},
+		Dir:      dir,
+		Files:    make(map[string]*hcl.File, len(files)),
+	}}
+	l.load(files, opts)
+	return l.cfg, tidy(l.diags)
+}
+
+// rootSchema is what a configuration file may hold at its top level.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "network", LabelNames: []string{"name"}},
+		{Type: "computer", LabelNames: []string{"name"}},
+	},
+}
+
+// loader carries the state of one LoadFiles call.
+type loader struct {
+	cfg   *Config
+	diags hcl.Diagnostics
+	comps []*computerDecl // in declaration order
+}
+
+// computerDecl is a decoded computer instance and the places its attributes
+// were set, for cross-checks that point back at them.
+type computerDecl struct {
+	c            *Computer
+	networkRange hcl.Range
+	hostRange    hcl.Range
+}
+
+func (l *loader) add(d ...*hcl.Diagnostic) { l.diags = append(l.diags, d...) }
+
+func (l *loader) load(files map[string][]byte, opts Options) {
+	var bodies []hcl.Body
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if filepath.Base(name) == LockFileName {
+			continue
+		}
+		src := files[name]
+		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		if f == nil {
+			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+		}
+		l.cfg.Files[name] = f
+		l.add(diags...)
+		bodies = append(bodies, f.Body)
+	}
+	// A syntax error leaves a partial body whose decoding would only report
+	// follow-on mistakes; the syntax errors are the ones worth reading.
+	if l.diags.HasErrors() {
+		return
+	}
+
+	var variables, locals, networks, computers []*hcl.Block
+	for _, body := range bodies {
+		content, diags := body.Content(rootSchema)
+		l.add(diags...)
+		for _, b := range content.Blocks {
+			switch b.Type {
+			case "variable":
+				variables = append(variables, b)
+			case "locals":
+				locals = append(locals, b)
+			case "network":
+				networks = append(networks, b)
+			case "computer":
+				computers = append(computers, b)
+			}
+		}
+	}
+
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{},
+		Functions: functions,
+	}
+	ctx.Variables["var"] = l.variables(variables, opts)
+	ctx.Variables["local"] = l.locals(locals, ctx)
+
+	for _, b := range networks {
+		n := l.network(b, ctx)
+		if n == nil {
+			continue
+		}
+		if prev := l.cfg.Networks[n.Name]; prev != nil {
+			l.add(errorAt(b.LabelRanges[0], "Duplicate network",
+				"A network named %q was already declared at %s. Network names must be unique; rename or remove one of them.",
+				n.Name, position(prev.DeclRange)))
+			continue
+		}
+		l.cfg.Networks[n.Name] = n
+	}
+
+	labels := map[string]hcl.Range{}
+	for _, b := range computers {
+		if !l.checkName(b, "computer") {
+			continue
+		}
+		if prev, ok := labels[b.Labels[0]]; ok {
+			l.add(errorAt(b.LabelRanges[0], "Duplicate computer",
+				"A computer named %q was already declared at %s. Computer names must be unique; rename or remove one of them.",
+				b.Labels[0], position(prev)))
+			continue
+		}
+		labels[b.Labels[0]] = b.DefRange
+		l.computers(b, ctx)
+	}
+
+	l.check()
+
+	l.cfg.Computers = make([]*Computer, len(l.comps))
+	for i, d := range l.comps {
+		l.cfg.Computers[i] = d.c
+	}
+	slices.SortFunc(l.cfg.Computers, func(a, b *Computer) int { return strings.Compare(a.Address(), b.Address()) })
+}
+
+// checkName reports whether the label of block b, a kind, is a usable name,
+// and reports the mistake when it is not. Names appear in addresses
+// (computer.nas), router mapping descriptions and firewall comments, so
+// they keep to letters, digits, '_' and '-'.
+func (l *loader) checkName(b *hcl.Block, kind string) bool {
+	if validName(b.Labels[0]) {
+		return true
+	}
+	l.add(errorAt(b.LabelRanges[0], "Invalid "+kind+" name",
+		"%q cannot name a %s: use letters, digits, underscores and dashes, starting with a letter or digit.",
+		b.Labels[0], kind))
+	return false
+}
+
+// validName reports whether s is a valid network, computer or service name.
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case (r == '_' || r == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

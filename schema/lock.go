@@ -1,0 +1,231 @@
+package schema
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// LockFileName is the name of the lock file, in the configuration's
+// directory. It records the ports handed out for port = "auto" so that
+// every computer, and every later plan, agrees on them; it is meant to be
+// committed alongside the configuration.
+const LockFileName = "netplan42.lock.hcl"
+
+// lockHeader opens every lock file netplan42 writes.
+const lockHeader = `# netplan42.lock.hcl: the ports netplan42 handed out for port = "auto".
+# Maintained by netplan42 plan; commit it, so that every computer agrees.
+# An assignment stays while its service exists; delete one to free its port.
+`
+
+// AssignmentKey identifies a service whose port is "auto".
+type AssignmentKey struct {
+	Network  string
+	Computer string // the computer's address: computer.desktop, computer.desk["alice"]
+	Service  string
+}
+
+// String names the service for messages: computer.desktop service "crashplan".
+func (k AssignmentKey) String() string {
+	return fmt.Sprintf("%s service %q", k.Computer, k.Service)
+}
+
+func (k AssignmentKey) compare(o AssignmentKey) int {
+	return cmp.Or(
+		strings.Compare(k.Network, o.Network),
+		strings.Compare(k.Computer, o.Computer),
+		strings.Compare(k.Service, o.Service),
+	)
+}
+
+// Assignment is a port handed out to a service.
+type Assignment struct {
+	Key  AssignmentKey
+	Port uint16
+	// DeclRange is where the lock file records the assignment; zero for
+	// one made since it was read.
+	DeclRange hcl.Range
+}
+
+// Lock is the content of the lock file.
+type Lock struct {
+	// Assignments are sorted by key, at most one per key.
+	Assignments []Assignment
+	// File is the parsed lock file, for rendering diagnostics about it;
+	// nil when there was none. Its name is File's key in a files map.
+	File *hcl.File
+	// Filename is the lock file's path; "" when it was not read.
+	Filename string
+}
+
+// Lookup returns the assignment for k.
+func (l *Lock) Lookup(k AssignmentKey) (Assignment, bool) {
+	i, ok := slices.BinarySearchFunc(l.Assignments, k, func(a Assignment, k AssignmentKey) int {
+		return a.Key.compare(k)
+	})
+	if !ok {
+		return Assignment{}, false
+	}
+	return l.Assignments[i], true
+}
+
+// Bytes returns the lock file's content: sorted, so that the same
+// assignments always give the same bytes.
+func (l *Lock) Bytes() []byte {
+	var b strings.Builder
+	b.WriteString(lockHeader)
+	as := slices.Clone(l.Assignments)
+	slices.SortFunc(as, func(a, b Assignment) int { return a.Key.compare(b.Key) })
+	for _, a := range as {
+		b.WriteString("\nassignment ")
+		for _, label := range []string{a.Key.Network, a.Key.Computer, a.Key.Service} {
+			b.Write(hclwrite.TokensForValue(cty.StringVal(label)).Bytes())
+			b.WriteByte(' ')
+		}
+		b.WriteString("{\n  port = ")
+		b.WriteString(strconv.Itoa(int(a.Port)))
+		b.WriteString("\n}\n")
+	}
+	return []byte(b.String())
+}
+
+var (
+	lockSchema = &hcl.BodySchema{
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "assignment", LabelNames: []string{"network", "computer", "service"}},
+		},
+	}
+	assignmentSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "port", Required: true}},
+	}
+)
+
+// ParseLock parses the content of a lock file; filename names it in
+// diagnostics.
+func ParseLock(src []byte, filename string) (*Lock, hcl.Diagnostics) {
+	lock := &Lock{Filename: filename}
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	lock.File = f
+	if diags.HasErrors() {
+		return lock, diags
+	}
+	content, more := f.Body.Content(lockSchema)
+	diags = append(diags, more...)
+	seen := map[AssignmentKey]hcl.Range{}
+	for _, b := range content.Blocks {
+		k := AssignmentKey{Network: b.Labels[0], Computer: b.Labels[1], Service: b.Labels[2]}
+		switch {
+		case !validName(k.Network):
+			diags = append(diags, errorAt(b.LabelRanges[0], "Invalid lock file entry",
+				"%q is not a network name. Fix the entry, or delete it to have its port assigned anew.", k.Network))
+			continue
+		case !strings.HasPrefix(k.Computer, "computer.") || len(k.Computer) == len("computer."):
+			diags = append(diags, errorAt(b.LabelRanges[1], "Invalid lock file entry",
+				"%q is not a computer address like \"computer.nas\". Fix the entry, or delete it to have its port assigned anew.", k.Computer))
+			continue
+		case !validName(k.Service):
+			diags = append(diags, errorAt(b.LabelRanges[2], "Invalid lock file entry",
+				"%q is not a service name. Fix the entry, or delete it to have its port assigned anew.", k.Service))
+			continue
+		}
+		if prev, ok := seen[k]; ok {
+			diags = append(diags, errorAt(b.DefRange, "Duplicate lock file entry",
+				"%s in network %q is already assigned a port at line %d. Delete one of the two entries.",
+				k, k.Network, prev.Start.Line))
+			continue
+		}
+		seen[k] = b.DefRange
+
+		body, more := b.Body.Content(assignmentSchema)
+		diags = append(diags, more...)
+		a := body.Attributes["port"]
+		if a == nil {
+			continue
+		}
+		v, more := a.Expr.Value(nil)
+		diags = append(diags, more...)
+		if more.HasErrors() {
+			continue
+		}
+		if v.Type() != cty.Number || v.IsNull() {
+			diags = append(diags, errorAt(a.Expr.Range(), "Invalid lock file entry",
+				"port must be a number from 1 to 65535. Fix the entry, or delete it to have its port assigned anew."))
+			continue
+		}
+		p, err := portFromNumber(v)
+		if err != nil {
+			diags = append(diags, errorAt(a.Expr.Range(), "Invalid lock file entry",
+				"port = %s %s. Fix the entry, or delete it to have its port assigned anew.", v.AsBigFloat().Text('f', -1), err))
+			continue
+		}
+		lock.Assignments = append(lock.Assignments, Assignment{Key: k, Port: p, DeclRange: b.DefRange})
+	}
+	slices.SortFunc(lock.Assignments, func(a, b Assignment) int { return a.Key.compare(b.Key) })
+	return lock, diags
+}
+
+// ReadLock reads the lock file in dir. A missing lock file is an empty lock.
+func ReadLock(dir string) (*Lock, hcl.Diagnostics) {
+	name := filepath.Join(dir, LockFileName)
+	src, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Lock{Filename: name}, nil
+	}
+	if err != nil {
+		return &Lock{Filename: name}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read lock file",
+			Detail:   err.Error() + ".",
+		}}
+	}
+	return ParseLock(src, name)
+}
+
+// WriteLock writes lock to the lock file in dir, atomically: a reader sees
+// the old file or the new one, never a torn one, even across a crash.
+func WriteLock(dir string, lock *Lock) (err error) {
+	name := filepath.Join(dir, LockFileName)
+	f, err := os.CreateTemp(dir, "."+LockFileName+".*")
+	if err != nil {
+		return fmt.Errorf("write lock file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("write lock file %s: %w", name, err)
+	}
+	if _, err := f.Write(lock.Bytes()); err != nil {
+		return fmt.Errorf("write lock file %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write lock file %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write lock file %s: %w", name, err)
+	}
+	if err := os.Rename(f.Name(), name); err != nil {
+		return fmt.Errorf("write lock file %s: %w", name, err)
+	}
+	// Make the rename itself durable. Some systems cannot sync a
+	// directory; the file is in place regardless, so that is no error.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
