@@ -196,9 +196,9 @@ func TestReadPlanFileRefuses(t *testing.T) {
 		want    string
 		corrupt bool
 	}{
-		{"port edited", func(b []byte) []byte { return bytes.Replace(b, []byte(`"external_port": 4242`), []byte(`"external_port": 4243`), 1) },
+		{"port edited", replace(`"external_port": 4242`, `"external_port": 4243`),
 			"checksum mismatch: it was modified or corrupted since it was written; re-run plan", true},
-		{"field added", func(b []byte) []byte { return bytes.Replace(b, []byte(`"serial": 3`), []byte(`"serial": 3, "x": 1`), 1) },
+		{"field added", replace(`"serial": 3`, `"serial": 3, "x": 1`),
 			"checksum mismatch", true},
 		{"truncated", func(b []byte) []byte { return b[:len(b)/2] },
 			"unexpected end of JSON input: it was modified or corrupted", true},
@@ -206,7 +206,7 @@ func TestReadPlanFileRefuses(t *testing.T) {
 			"unexpected end of JSON input: it was modified or corrupted", true},
 		{"not a plan", func([]byte) []byte { return []byte(`{"format_version": 1}`) },
 			"not a netplan42 plan file", false},
-		{"newer", func(b []byte) []byte { return bytes.Replace(b, []byte(`"netplan42_plan": 1`), []byte(`"netplan42_plan": 2`), 1) },
+		{"newer", replace(`"netplan42_plan": 1`, `"netplan42_plan": 2`),
 			"format version 2 is newer than this netplan42 understands (1)", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,6 +226,11 @@ func TestReadPlanFileRefuses(t *testing.T) {
 	if _, err := ReadPlanFile(filepath.Join(dir, "none.plan")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadPlanFile of a missing file = %v; want ErrNotExist", err)
 	}
+}
+
+// replace returns an edit replacing the first old in a file with new.
+func replace(old, new string) func([]byte) []byte {
+	return func(b []byte) []byte { return bytes.Replace(b, []byte(old), []byte(new), 1) }
 }
 
 func TestCheckState(t *testing.T) {
