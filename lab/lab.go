@@ -35,6 +35,9 @@ type Spec struct {
 	// CleanInterval is miniupnpd's clean_ruleset_interval in seconds; 0
 	// means 600.
 	CleanInterval int
+	// NoDaemon leaves miniupnpd off: a router that forwards but answers
+	// neither UPnP nor NAT-PMP (miniupnpd refuses to run with both off).
+	NoDaemon bool
 	// HTTPPort is miniupnpd's HTTP port; 0 lets it choose.
 	HTTPPort int
 	// Name, when set, makes a persistent lab with fixed namespace names
@@ -157,8 +160,10 @@ func Start(ctx context.Context, spec Spec) (l *Lab, err error) {
 	if err = l.wire(ctx); err != nil {
 		return l, err
 	}
-	if err = l.startRouter(ctx); err != nil {
-		return l, err
+	if !spec.NoDaemon {
+		if err = l.startRouter(ctx); err != nil {
+			return l, err
+		}
 	}
 	if spec.Name != "" {
 		err = l.writeRecord()
@@ -300,7 +305,7 @@ func (l *Lab) config() string {
 	fmt.Fprintf(&b, "ext_ifname=wan0\nlistening_ip=br0\n")
 	fmt.Fprintf(&b, "port=%d\n", l.Spec.HTTPPort)
 	fmt.Fprintf(&b, "enable_upnp=%s\nenable_natpmp=%s\n", yn(!l.Spec.NoUPnP), yn(!l.Spec.NoNATPMP))
-	fmt.Fprintf(&b, "secure_mode=yes\nsystem_uptime=yes\nnotify_interval=60\n")
+	fmt.Fprintf(&b, "secure_mode=yes\nsystem_uptime=no\nnotify_interval=60\n")
 	fmt.Fprintf(&b, "clean_ruleset_interval=%d\n", l.Spec.CleanInterval)
 	fmt.Fprintf(&b, "lease_file=%s\n", filepath.Join(l.dir, "upnp.leases"))
 	fmt.Fprintf(&b, "uuid=3e5a1b2c-4d6e-4f70-8a9b-0c1d2e3f4a5b\n")
@@ -407,7 +412,8 @@ func (l *Lab) stopRouter() {
 
 // RestartRouter simulates a router reboot: it stops miniupnpd, with flush
 // empties its chains and lease file so every mapping is gone, and starts it
-// again. NAT-PMP's epoch starts again from zero.
+// again. NAT-PMP's epoch starts again from zero (the config sets
+// system_uptime=no, so the epoch is the daemon's uptime).
 func (l *Lab) RestartRouter(ctx context.Context, flush bool) error {
 	l.stopRouter()
 	if flush {
