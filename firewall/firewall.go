@@ -1,0 +1,244 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/netplan42/netplan42/planner"
+	"sigs.k8s.io/knftables"
+)
+
+// Config selects a backend.
+type Config struct {
+	// Backend is "iptables", "nftables", "pf", "none" or "auto" (also "").
+	Backend string
+}
+
+// Firewall is the host firewall as netplan42 sees it: one backend, chosen
+// by Open.
+type Firewall struct {
+	name  string
+	b     backend
+	notes []string // said with every observation
+}
+
+// backend is what each firewall tool implements.
+type backend interface {
+	observe(ctx context.Context) (planner.FirewallView, error)
+	sync(ctx context.Context, rules []planner.Rule) error
+}
+
+// ErrUnknownBackend is returned by Open for a backend name it does not know.
+var ErrUnknownBackend = errors.New("unknown firewall backend")
+
+// Open finds the tools of the configured backend. With "auto" it picks
+// nftables when native nftables tables filter input (or nothing filters
+// and nft is installed), iptables when only iptables rules exist, pf on
+// macOS and FreeBSD, and none when no tool is installed; Backend says which.
+func Open(ctx context.Context, cfg Config) (*Firewall, error) {
+	return open(ctx, cfg, execRun, exec.LookPath, runtime.GOOS)
+}
+
+func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (string, error), goos string) (*Firewall, error) {
+	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
+	switch cfg.Backend {
+	case "none":
+		return &Firewall{name: "none", b: noneBackend{}}, nil
+	case "iptables":
+		if goos != "linux" {
+			return nil, fmt.Errorf("iptables backend: not available on %s", goos)
+		}
+		b, err := openIptables(ctx, run, lookPath)
+		if err != nil {
+			return nil, err
+		}
+		return &Firewall{name: b.name(), b: b}, nil
+	case "nftables":
+		b, err := openNft(run, has)
+		if err != nil {
+			return nil, err
+		}
+		return &Firewall{name: "nftables", b: b}, nil
+	case "pf":
+		if !has("pfctl") {
+			return nil, fmt.Errorf("pf backend: pfctl not found (pf is the firewall of macOS and FreeBSD)")
+		}
+		return &Firewall{name: "pf", b: &pfBackend{run: run}}, nil
+	case "auto", "":
+		return openAuto(ctx, run, lookPath, goos)
+	}
+	return nil, fmt.Errorf("firewall backend %q: %w (want iptables, nftables, pf, none or auto)", cfg.Backend, ErrUnknownBackend)
+}
+
+func openNft(run runFunc, has func(string) bool) (*nftBackend, error) {
+	if !has("nft") {
+		return nil, fmt.Errorf("nftables backend: nft not found (apt-get install nftables)")
+	}
+	nft, err := knftables.New("", "")
+	if err != nil {
+		if strings.Contains(err.Error(), "Operation not permitted") {
+			return nil, fmt.Errorf("nftables backend: %v (run as root or with CAP_NET_ADMIN): %w", err, ErrPermission)
+		}
+		return nil, fmt.Errorf("nftables backend: %w", err)
+	}
+	b := &nftBackend{run: run, nft: nft}
+	if has("iptables-legacy-save") {
+		b.legacySave = "iptables-legacy-save"
+	}
+	return b, nil
+}
+
+// openAuto picks the backend that fits what the machine has and holds.
+func openAuto(ctx context.Context, run runFunc, lookPath func(string) (string, error), goos string) (*Firewall, error) {
+	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
+	if goos != "linux" {
+		if has("pfctl") {
+			return open(ctx, Config{Backend: "pf"}, run, lookPath, goos)
+		}
+		return &Firewall{name: "none", b: noneBackend{}, notes: []string{"auto: no pfctl found; netplan42 manages no firewall here"}}, nil
+	}
+	choice := ""
+	if has("nft") {
+		out, err := run(ctx, nil, "nft", "-j", "list", "ruleset")
+		if err != nil {
+			return nil, fmt.Errorf("auto backend: %w", err)
+		}
+		rs, err := parseNftJSON(out)
+		if err != nil {
+			return nil, fmt.Errorf("auto backend: %w", err)
+		}
+		choice = autoChoice(rs, has("iptables"), legacyHoldsRules(ctx, run, has))
+	} else if has("iptables") {
+		choice = "iptables"
+	}
+	if choice == "" {
+		return &Firewall{name: "none", b: noneBackend{}, notes: []string{"auto: neither nft nor iptables is installed; netplan42 manages no firewall here"}}, nil
+	}
+	return open(ctx, Config{Backend: choice}, run, lookPath, goos)
+}
+
+// autoChoice: native nftables tables (or ours) mean nftables; iptables
+// rules alone mean iptables, the tool the admin already uses; an empty
+// ruleset means nftables.
+func autoChoice(rs *nftRuleset, hasIptables, legacyRules bool) string {
+	iptablesRules := legacyRules
+	for _, t := range rs.tables {
+		if isIptablesNft(t) || (t.family == "ip" || t.family == "ip6") && slices.Contains(iptablesNftTables, t.name) {
+			iptablesRules = true
+			continue
+		}
+		if t.family == "ip" || t.family == "ip6" || t.family == "inet" {
+			return "nftables"
+		}
+	}
+	if iptablesRules && hasIptables {
+		return "iptables"
+	}
+	return "nftables"
+}
+
+func legacyHoldsRules(ctx context.Context, run runFunc, has func(string) bool) bool {
+	if !has("iptables-legacy-save") {
+		return false
+	}
+	out, err := run(ctx, nil, "iptables-legacy-save")
+	return err == nil && holdsRules(out)
+}
+
+// Backend names the backend in use: "iptables (nf_tables)", "iptables
+// (legacy)", "nftables", "pf" or "none".
+func (f *Firewall) Backend() string { return f.name }
+
+// Observe reads our rules back from our own chain, table or anchor, reports
+// whether they are hooked into the input path, and warns about foreign
+// rules that decide our traffic first.
+func (f *Firewall) Observe(ctx context.Context) (planner.FirewallView, error) {
+	v, err := f.b.observe(ctx)
+	v.Backend = f.name
+	if err != nil {
+		return v, err
+	}
+	v.LocalPrefixes, err = LocalPrefixes()
+	if err != nil {
+		return v, err
+	}
+	v.Warnings = append(slices.Clone(f.notes), v.Warnings...)
+	return v, nil
+}
+
+// Sync makes our chain, table or anchor hold exactly rules, atomically,
+// hooked into the input path; with no rules it removes all our objects and
+// hooks. It never changes a rule, chain or policy netplan42 does not own.
+func (f *Firewall) Sync(ctx context.Context, rules []planner.Rule) error {
+	return f.b.sync(ctx, rules)
+}
+
+// noneBackend manages nothing: a host without a firewall, or one the user
+// manages by hand.
+type noneBackend struct{}
+
+func (noneBackend) observe(context.Context) (planner.FirewallView, error) {
+	// Nothing is needed to reach our (absent) rules: hooked.
+	return planner.FirewallView{Backend: "none", Hooked: true}, nil
+}
+
+func (noneBackend) sync(context.Context, []planner.Rule) error { return nil }
+
+// LocalPrefixes returns the prefixes of this host's up, non-loopback
+// interfaces, masked (192.0.2.10/24 gives 192.0.2.0/24): the sources of an
+// expose = "lan" rule.
+func LocalPrefixes() ([]netip.Prefix, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var addrs []net.Addr
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		a, err := ifc.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("addresses of %s: %w", ifc.Name, err)
+		}
+		addrs = append(addrs, a...)
+	}
+	return localPrefixes(addrs), nil
+}
+
+func localPrefixes(addrs []net.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok || ip.Unmap().IsLoopback() {
+			continue
+		}
+		ip = ip.Unmap()
+		ones, _ := ipn.Mask.Size()
+		if ip.Is4() && ones > 32 {
+			ones -= 96
+		}
+		p := netip.PrefixFrom(ip, ones).Masked()
+		if p.IsValid() && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.Prefix) int {
+		if c := x.Addr().Compare(y.Addr()); c != 0 {
+			return c
+		}
+		return x.Bits() - y.Bits()
+	})
+	return out
+}

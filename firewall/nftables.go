@@ -1,0 +1,446 @@
+package firewall
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/netplan42/netplan42/planner"
+	"sigs.k8s.io/knftables"
+)
+
+// nftBackend keeps our rules in table inet netplan42 (base chain "input",
+// policy accept) and, because every base chain on the input hook must
+// accept a packet, in a regular chain "netplan42" inside each foreign table
+// whose input chain would drop our traffic, reached by one tagged jump at
+// the top of that input chain. Tables a firewall manager owns (firewalld)
+// are left alone and named in Warnings.
+//
+// Writes go through knftables: one Transaction, run as one `nft -f -`, so
+// the kernel applies all of it or none. Reads parse `nft -j list ruleset`
+// ourselves, because knftables lists only one table and without rule
+// bodies.
+type nftBackend struct {
+	run runFunc
+	nft nftRunner
+	// legacySave is iptables-legacy-save when installed: legacy rules
+	// filter input too, and no nft rule can open a port there.
+	legacySave string
+}
+
+// nftRunner is the part of knftables.Interface Sync uses.
+type nftRunner interface {
+	NewTransaction() *knftables.Transaction
+	Run(ctx context.Context, tx *knftables.Transaction) error
+}
+
+// maxNftComment: nft refuses comments longer than 128 bytes.
+const maxNftComment = 128
+
+// Names of iptables-nft's tables: chains there are read by iptables too,
+// so warnings say so.
+var iptablesNftTables = []string{"filter", "mangle", "raw", "security", "nat"}
+
+func isIptablesNft(t *nftTable) bool {
+	return (t.family == "ip" || t.family == "ip6") && slices.Contains(iptablesNftTables, t.name) && t.chains["INPUT"] != nil
+}
+
+// managerOf names the firewall manager that owns t, or "".
+func managerOf(t *nftTable) string {
+	if t.name == "firewalld" {
+		return "firewalld"
+	}
+	if slices.Contains(t.flags, "owner") {
+		return "another process (table flag owner)"
+	}
+	return ""
+}
+
+func hasUFWChains(t *nftTable) bool {
+	for _, c := range t.order {
+		if strings.HasPrefix(c, "ufw-") || strings.HasPrefix(c, "ufw6-") {
+			return true
+		}
+	}
+	return false
+}
+
+func isOwn(t *nftTable) bool { return t.family == "inet" && t.name == TableNft }
+
+// inputChains returns t's filter base chains on the input hook.
+func inputChains(t *nftTable) []*nftChain {
+	if t.family != "ip" && t.family != "ip6" && t.family != "inet" {
+		return nil
+	}
+	var out []*nftChain
+	for _, name := range t.order {
+		c := t.chains[name]
+		if c.base && c.hook == "input" && (c.typ == "filter" || c.typ == "") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (t *nftTable) ftable() *ftable {
+	ft := &ftable{chains: map[string]*fchain{}}
+	for name, c := range t.chains {
+		fc := &fchain{name: name}
+		if c.base {
+			fc.policy = c.policy
+		}
+		for _, r := range c.rules {
+			fc.rules = append(fc.rules, r.f)
+		}
+		ft.chains[name] = fc
+	}
+	return ft
+}
+
+// ourJumps returns the handles of our tagged jumps in chain c.
+func ourJumps(c *nftChain) []int {
+	var hs []int
+	for _, r := range c.rules {
+		if r.f.ourJump {
+			hs = append(hs, r.handle)
+		}
+	}
+	return hs
+}
+
+// hookTarget is a foreign table that needs our chain, and its input base
+// chains that would drop our traffic.
+type hookTarget struct {
+	t      *nftTable
+	chains []*nftChain
+}
+
+// targets finds the tables that need our chain for traffic keys, and says
+// what it leaves alone and why.
+func (rs *nftRuleset) targets(keys []key) (out []hookTarget, warns []string) {
+	for _, t := range rs.tables {
+		if isOwn(t) {
+			continue
+		}
+		chains := inputChains(t)
+		if len(chains) == 0 {
+			continue
+		}
+		ft := t.ftable()
+		var dropping []*nftChain
+		var closed []key
+		for _, c := range chains {
+			for _, k := range keys {
+				if drops, _ := ft.walk(c.name, k); drops {
+					if !slices.Contains(dropping, c) {
+						dropping = append(dropping, c)
+					}
+					if !slices.Contains(closed, k) {
+						closed = append(closed, k)
+					}
+				}
+			}
+		}
+		if len(dropping) == 0 {
+			continue
+		}
+		if m := managerOf(t); m != "" {
+			warns = append(warns, managerWarning(t, m, dropping, closed))
+			continue
+		}
+		if hasUFWChains(t) {
+			warns = append(warns, fmt.Sprintf("%s is managed by ufw: netplan42 adds only its chain %s and one jump in %s, which ufw leaves alone; `ufw allow %s` is ufw's own way", t, ChainNft, dropping[0].name, keyList(closed)))
+		}
+		out = append(out, hookTarget{t, dropping})
+	}
+	return out, warns
+}
+
+func managerWarning(t *nftTable, manager string, chains []*nftChain, keys []key) string {
+	w := fmt.Sprintf("%s chain %s drops new %s traffic and belongs to %s; netplan42 does not change a table a firewall manager owns, so the port stays closed there", t, chains[0].name, keyList(keys), manager)
+	if manager == "firewalld" {
+		var cmds []string
+		for _, k := range keys {
+			cmds = append(cmds, "firewall-cmd --permanent --add-port="+k.String())
+		}
+		w += ": run " + strings.Join(cmds, " && ") + " && firewall-cmd --reload"
+	}
+	return w
+}
+
+func keyList(keys []key) string {
+	var s []string
+	for _, k := range keys {
+		s = append(s, k.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// inputDrops describes input chains that drop traffic keys (or, with no
+// keys, have policy drop), for backends that cannot write there. With
+// skipIptablesNft, iptables-nft's own tables are left out.
+func (rs *nftRuleset) inputDrops(keys []key, skipIptablesNft bool) []string {
+	var out []string
+	for _, t := range rs.tables {
+		if isOwn(t) || skipIptablesNft && isIptablesNft(t) {
+			continue
+		}
+		ft := t.ftable()
+		for _, c := range inputChains(t) {
+			if len(keys) == 0 && c.policy == "drop" {
+				out = append(out, fmt.Sprintf("nftables %s chain %s (policy drop) also filters incoming traffic", t, c.name))
+			}
+			for _, k := range keys {
+				if drops, _ := ft.walk(c.name, k); drops {
+					out = append(out, fmt.Sprintf("nftables %s chain %s also drops new %s traffic", t, c.name, k))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// familyEntries returns the entries a table of family holds.
+func familyEntries(entries []entry, family string) []entry {
+	switch family {
+	case "ip":
+		return forFamily(entries, false)
+	case "ip6":
+		return forFamily(entries, true)
+	}
+	return entries
+}
+
+// nftRuleText is an entry in nft syntax for a table of family.
+func nftRuleText(e entry, family string) string {
+	var s string
+	switch {
+	case !anySource(e.src) && e.src.Addr().Is4():
+		s = "ip saddr " + e.src.String() + " "
+	case !anySource(e.src):
+		s = "ip6 saddr " + e.src.String() + " "
+	case family == "inet" && e.src.Addr().Is4():
+		s = "meta nfproto ipv4 "
+	case family == "inet":
+		s = "meta nfproto ipv6 "
+	}
+	return fmt.Sprintf("%s%s dport %d accept", s, e.proto, e.port)
+}
+
+func addRules(tx *knftables.Transaction, family, table, chain string, entries []entry) {
+	for _, e := range entries {
+		tx.Add(&knftables.Rule{Family: knftables.Family(family), Table: table, Chain: chain,
+			Rule: nftRuleText(e, family), Comment: knftables.PtrTo(e.comment)})
+	}
+}
+
+// buildNftTx adds to tx what makes the ruleset rs hold exactly entries in
+// our objects, hooked wherever a foreign input chain would drop them; with
+// no entries it removes all our objects. It changes nothing else: our table,
+// our chains, and our tagged jumps, deleted by handle.
+func buildNftTx(tx *knftables.Transaction, rs *nftRuleset, entries []entry) {
+	if len(entries) == 0 {
+		if rs.table("inet", TableNft) != nil {
+			tx.Delete(&knftables.Table{Family: knftables.InetFamily, Name: TableNft})
+		}
+		for _, t := range rs.tables {
+			if !isOwn(t) {
+				unhook(tx, t)
+			}
+		}
+		return
+	}
+	tx.Add(&knftables.Table{Family: knftables.InetFamily, Name: TableNft,
+		Comment: knftables.PtrTo("netplan42: allow rules it manages; edits here are overwritten")})
+	tx.Add(&knftables.Chain{Family: knftables.InetFamily, Table: TableNft, Name: "input",
+		Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.InputHook),
+		Priority: knftables.PtrTo(knftables.FilterPriority), Policy: knftables.PtrTo(knftables.AcceptPolicy)})
+	tx.Flush(&knftables.Chain{Family: knftables.InetFamily, Table: TableNft, Name: "input"})
+	addRules(tx, "inet", TableNft, "input", entries)
+
+	targets, _ := rs.targets(keysOf(entries))
+	hooked := map[*nftTable]bool{}
+	for _, h := range targets {
+		hooked[h.t] = true
+		fam := knftables.Family(h.t.family)
+		tx.Add(&knftables.Chain{Family: fam, Table: h.t.name, Name: ChainNft})
+		tx.Flush(&knftables.Chain{Family: fam, Table: h.t.name, Name: ChainNft})
+		addRules(tx, h.t.family, h.t.name, ChainNft, familyEntries(entries, h.t.family))
+		for _, c := range h.chains {
+			jumps := ourJumps(c)
+			if len(jumps) == 0 {
+				tx.Insert(&knftables.Rule{Family: fam, Table: h.t.name, Chain: c.name,
+					Rule: "jump " + ChainNft, Comment: knftables.PtrTo(HookComment)})
+			}
+			for _, handle := range jumps[min(1, len(jumps)):] {
+				tx.Delete(&knftables.Rule{Family: fam, Table: h.t.name, Chain: c.name, Handle: knftables.PtrTo(handle)})
+			}
+		}
+	}
+	for _, t := range rs.tables {
+		if !isOwn(t) && !hooked[t] {
+			unhook(tx, t)
+		}
+	}
+}
+
+// unhook removes our jumps and chain from a foreign table, if there.
+func unhook(tx *knftables.Transaction, t *nftTable) {
+	fam := knftables.Family(t.family)
+	for _, name := range t.order {
+		for _, h := range ourJumps(t.chains[name]) {
+			tx.Delete(&knftables.Rule{Family: fam, Table: t.name, Chain: name, Handle: knftables.PtrTo(h)})
+		}
+	}
+	if t.chains[ChainNft] != nil {
+		tx.Flush(&knftables.Chain{Family: fam, Table: t.name, Name: ChainNft})
+		tx.Delete(&knftables.Chain{Family: fam, Table: t.name, Name: ChainNft})
+	}
+}
+
+func (b *nftBackend) list(ctx context.Context) (*nftRuleset, error) {
+	out, err := b.run(ctx, nil, "nft", "-j", "list", "ruleset")
+	if err != nil {
+		return nil, err
+	}
+	return parseNftJSON(out)
+}
+
+func (b *nftBackend) observe(ctx context.Context) (planner.FirewallView, error) {
+	view := planner.FirewallView{Backend: "nftables"}
+	rs, err := b.list(ctx)
+	if err != nil {
+		return view, fmt.Errorf("observe nftables: %w", err)
+	}
+	if text, err := b.run(ctx, nil, "nft", "-a", "list", "ruleset"); err == nil {
+		rs.attachText(text)
+	}
+	view.Rules, view.Hooked, view.Warnings = observeNft(rs)
+	if b.legacySave != "" {
+		view.Warnings = append(view.Warnings, b.legacyWarnings(ctx, keysOfRules(view.Rules))...)
+	}
+	return view, nil
+}
+
+func keysOfRules(rules []planner.Rule) []key {
+	var ks []key
+	for _, r := range rules {
+		if k := (key{r.Protocol, r.Port}); !slices.Contains(ks, k) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// observeNft reads our rules back from our table and checks the copies and
+// jumps in every table that needs them.
+func observeNft(rs *nftRuleset) (rules []planner.Rule, hooked bool, warns []string) {
+	var entries []entry
+	own := rs.table("inet", TableNft)
+	if own != nil {
+		if c := own.chains["input"]; c != nil && c.base && c.hook == "input" {
+			hooked = true
+		}
+		for _, name := range own.order {
+			for _, r := range own.chains[name].rules {
+				if e, ok := ownEntryNft(r, "inet"); ok && name == "input" {
+					entries = append(entries, e)
+				} else {
+					warns = append(warns, fmt.Sprintf("%s chain %s holds a rule netplan42 did not write: %q; the next apply removes it", own, name, r.f.text))
+				}
+			}
+		}
+	}
+	keys := keysOf(entries)
+	targets, tw := rs.targets(keys)
+	warns = append(warns, tw...)
+	isTarget := map[*nftTable]*hookTarget{}
+	for i, h := range targets {
+		isTarget[h.t] = &targets[i]
+		c := h.t.chains[ChainNft]
+		if c == nil {
+			hooked = false
+			continue
+		}
+		var have []entry
+		for _, r := range c.rules {
+			if e, ok := ownEntryNft(r, h.t.family); ok {
+				have = append(have, e)
+			}
+		}
+		if !sameEntries(have, familyEntries(entries, h.t.family)) {
+			hooked = false
+			warns = append(warns, fmt.Sprintf("%s chain %s differs from %s; the next apply rewrites it", h.t, ChainNft, own))
+		}
+		for _, bc := range h.chains {
+			if len(ourJumps(bc)) == 0 {
+				hooked = false
+			}
+		}
+	}
+	for _, t := range rs.tables {
+		if isOwn(t) {
+			continue
+		}
+		if isTarget[t] == nil && t.chains[ChainNft] != nil && len(entries) > 0 {
+			warns = append(warns, fmt.Sprintf("%s holds netplan42's chain %s though it no longer drops our traffic; Sync with no rules removes it", t, ChainNft))
+		}
+		if managerOf(t) != "" {
+			continue // said in targets
+		}
+		ft := t.ftable()
+		for _, c := range inputChains(t) {
+			jumped := len(ourJumps(c)) > 0
+			for _, k := range keys {
+				_, finds := ft.walk(c.name, k)
+				warns = append(warns, chainWarnings(fmt.Sprintf("%s chain %s", t, c.name), c.name, jumped, k, finds)...)
+			}
+		}
+	}
+	return group(entries), hooked && own != nil, warns
+}
+
+// legacyWarnings names iptables-legacy INPUT rules that drop our traffic:
+// legacy tables filter beside nftables and no nft rule reaches them.
+func (b *nftBackend) legacyWarnings(ctx context.Context, keys []key) []string {
+	out, err := b.run(ctx, nil, b.legacySave)
+	if err != nil {
+		return nil
+	}
+	tables, err := parseSave(out)
+	if err != nil || tables["filter"] == nil {
+		return nil
+	}
+	at := ipTable(tables["filter"])
+	var warns []string
+	for _, k := range keys {
+		if drops, _ := at.walk("INPUT", k); drops {
+			warns = append(warns, fmt.Sprintf("iptables-legacy filter INPUT also drops new %s traffic and nftables rules cannot open it there: use backend = \"iptables\" with the legacy variant, or remove the legacy rules", k))
+		}
+	}
+	return warns
+}
+
+func (b *nftBackend) sync(ctx context.Context, rules []planner.Rule) error {
+	if err := checkRules(rules, maxNftComment); err != nil {
+		return err
+	}
+	rs, err := b.list(ctx)
+	if err != nil {
+		return fmt.Errorf("sync nftables: %w", err)
+	}
+	tx := b.nft.NewTransaction()
+	buildNftTx(tx, rs, expand(rules))
+	if tx.NumOperations() == 0 {
+		return nil
+	}
+	if err := b.nft.Run(ctx, tx); err != nil {
+		msg := fmt.Sprintf("sync nftables: nft -f - (%d operations, one transaction, nothing applied): %v", tx.NumOperations(), strings.TrimSpace(err.Error()))
+		if strings.Contains(err.Error(), "Operation not permitted") {
+			return fmt.Errorf("%s (run as root or with CAP_NET_ADMIN): %w", msg, ErrPermission)
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
+}

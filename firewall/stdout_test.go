@@ -1,0 +1,8 @@
+package firewall
+
+import (
+	"io"
+	"os"
+)
+
+func stdout() io.Writer { return os.Stdout }
