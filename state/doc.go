@@ -11,7 +11,8 @@
 // FileStore keeps the state in a JSON file written atomically, with the
 // previous version kept as PATH.backup, and locks it with flock(2) on
 // PATH.lock: exclusive for apply and destroy, shared for plan. Every backend
-// runs the conformance test in package state/statetest.
+// runs the conformance test in package state/statetest. Journal adapts a
+// Writer to apply's journal.
 //
 // The state reveals the LAN layout, so it lives outside the configuration
 // directory (which is committed to git), in a directory only its owner can

@@ -61,7 +61,7 @@ func readStateFile(path string) (*State, []byte, error) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read state: %w%s", err, permissionHint(err))
 	}
 	s, err := decodeState("state file "+path, b)
 	return s, b, err
@@ -72,7 +72,7 @@ func readStateFile(path string) (*State, []byte, error) {
 // new state, never a mix.
 func (f *FileStore) Write(s *State) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write state: %w%s", err, permissionHint(err))
 	}
 	old, oldBytes, err := readStateFile(f.path)
 	if err != nil {
@@ -88,14 +88,23 @@ func (f *FileStore) Write(s *State) error {
 	}
 	if oldBytes != nil {
 		if err := writeAtomic(f.BackupPath(), oldBytes); err != nil {
-			return fmt.Errorf("write state backup: %w", err)
+			return fmt.Errorf("write state backup: %w%s", err, permissionHint(err))
 		}
 	}
 	if err := writeAtomic(f.path, b); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write state: %w%s", err, permissionHint(err))
 	}
 	*s = *next
 	return nil
+}
+
+// permissionHint says what to do about a permission error, the usual one
+// when a user runs without root against /var/lib/netplan42.
+func permissionHint(err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return " (run as root, or pass --state with a path you can write)"
+	}
+	return ""
 }
 
 // readFile reads path, refusing files over maxFileSize.

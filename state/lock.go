@@ -42,13 +42,14 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	var b strings.Builder
-	b.WriteString("state is locked")
+	fmt.Fprintf(&b, "state %s is locked", strings.TrimSuffix(e.Path, ".lock"))
 	if e.Waited > 0 {
 		fmt.Fprintf(&b, " (waited %s)", e.Waited.Round(time.Millisecond))
 	}
 	h := e.Holder
 	if h.Pid == 0 {
-		fmt.Fprintf(&b, " by another netplan42 (a plan holding it shared, or a holder that left no record in %s): wait for it to finish; if no netplan42 runs, remove %s", e.Path, e.Path)
+		fmt.Fprintf(&b, " by another netplan42, likely a plan (shared holders leave no record): "+
+			"wait for it to finish; if no netplan42 runs, remove %s", e.Path)
 		return b.String()
 	}
 	fmt.Fprintf(&b, " by %s (pid %d on host %s, since %s): wait for it to finish; "+
@@ -68,7 +69,7 @@ func (f *FileStore) Lock(ctx context.Context, info LockInfo) (func() error, erro
 		return nil, fmt.Errorf("lock %s: %w", f, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", f, err)
+		return nil, fmt.Errorf("lock %s: %w%s", f, err, permissionHint(err))
 	}
 	path := f.LockPath()
 	start := time.Now()
@@ -78,7 +79,7 @@ func (f *FileStore) Lock(ctx context.Context, info LockInfo) (func() error, erro
 		le, locked := err.(*LockedError)
 		if !locked {
 			if err != nil {
-				return nil, fmt.Errorf("lock %s: %w", f, err)
+				return nil, fmt.Errorf("lock %s: %w%s", f, err, permissionHint(err))
 			}
 			return unlock, nil
 		}

@@ -140,8 +140,8 @@ func checkReplace(where string, old, s *State) error {
 		return nil
 	}
 	if s.Lineage != old.Lineage {
-		return fmt.Errorf("write %s: it holds state %s of %s, not state %s of %s; refusing to replace another state (move it aside if it is really unwanted): %w",
-			where, old.Lineage, old.Computer, s.Lineage, s.Computer, ErrLineage)
+		return fmt.Errorf("write %s: it holds another state (lineage %s of %s, serial %d) than the one in hand (lineage %s); refusing to replace it: move it aside if it is really unwanted: %w",
+			where, old.Lineage, old.Computer, old.Serial, orNone(s.Lineage), ErrLineage)
 	}
 	if s.Serial < old.Serial {
 		return fmt.Errorf("write %s: it is at serial %d, newer than serial %d in hand; another netplan42 wrote it meanwhile, re-run: %w",
