@@ -59,8 +59,7 @@ func (l *loader) value(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type, requ
 	if a == nil {
 		return cty.NilVal, false
 	}
-	v, diags := a.Expr.Value(ctx)
-	l.add(diags...)
+	v, diags := l.eval(a.Expr, ctx)
 	switch {
 	case diags.HasErrors(), !v.IsWhollyKnown():
 		return cty.NilVal, false
@@ -80,6 +79,52 @@ func (l *loader) value(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type, requ
 		return cty.NilVal, false
 	}
 	return c, true
+}
+
+// eval evaluates expr, reports its diagnostics and returns them. A
+// reference to an undeclared variable or local value gets a message naming
+// it, with a suggestion, instead of HCL's "Unsupported attribute".
+func (l *loader) eval(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	v, diags := expr.Value(ctx)
+	if diags.HasErrors() {
+		diags = l.explainRefs(expr, diags)
+	}
+	l.add(diags...)
+	return v, diags
+}
+
+// explainRefs replaces HCL's diagnostics about var.x or local.x, where x is
+// not declared, with one that says so.
+func (l *loader) explainRefs(expr hcl.Expression, diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, t := range expr.Variables() {
+		root := t.RootName()
+		if len(t) < 2 || (root != "var" && root != "local") {
+			continue
+		}
+		step, ok := t[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		declared, kind, how := l.varNames, "variable", "Declare it with a variable %q block."
+		if root == "local" {
+			declared, kind, how = l.localNames, "local value", "Define it in a locals block: %s = ..."
+		}
+		if slices.Contains(declared, step.Name) {
+			continue
+		}
+		rng := t.SourceRange()
+		kept := diags[:0:0]
+		for _, d := range diags {
+			if d.Subject != nil && d.Summary == "Unsupported attribute" && d.Subject.Filename == rng.Filename &&
+				d.Subject.Start.Byte >= rng.Start.Byte && d.Subject.End.Byte <= rng.End.Byte {
+				continue
+			}
+			kept = append(kept, d)
+		}
+		diags = append(kept, errorAt(rng, "Reference to undeclared "+kind,
+			"%s.%s is not declared.%s "+how, root, step.Name, didYouMean(step.Name, declared), step.Name))
+	}
+	return diags
 }
 
 // enum evaluates a string attribute that must be one of options.
@@ -222,24 +267,27 @@ func (l *loader) router(b *hcl.Block, ctx *hcl.EvalContext, r *Router) {
 
 	if a := content.Attributes["lease"]; a != nil {
 		if v, ok := l.value(a, ctx, cty.DynamicPseudoType, false); ok {
-			var s string
+			// A number is seconds, as routers count.
+			var s, written string
 			switch v.Type() {
-			case cty.Number: // seconds
-				s = v.AsBigFloat().Text('f', -1)
-				if s != "0" {
-					s += "s"
+			case cty.Number:
+				written = v.AsBigFloat().Text('f', -1)
+				s = written + "s"
+				if written == "0" {
+					s = "0"
 				}
 			case cty.String:
 				s = v.AsString()
+				written = fmt.Sprintf("%q", s)
 			}
 			d, err := ParseLease(s)
 			switch {
-			case s == "" && v.Type() != cty.String:
+			case written == "":
 				l.add(errorAt(a.Expr.Range(), "Invalid lease",
-					"lease must be a duration like \"2h\", not %s.", v.Type().FriendlyName()))
+					"lease must be a duration like \"2h\", not %s.", aType(v.Type())))
 			case err != nil:
 				l.add(errorAt(a.Expr.Range(), "Invalid lease",
-					"lease = %q is not a valid lease: %s. Use a duration from 1m to 7d like \"2h\", or \"permanent\".", s, err))
+					"lease = %s is not a valid lease: %s. Use a duration from 1m to 7d like \"2h\", or \"permanent\".", written, err))
 			default:
 				r.Lease = d
 			}
@@ -273,8 +321,7 @@ func (l *loader) computers(b *hcl.Block, ctx *hcl.EvalContext) {
 		l.computer(b, ctx, "", false)
 		return
 	}
-	v, diags := a.Expr.Value(ctx)
-	l.add(diags...)
+	v, diags := l.eval(a.Expr, ctx)
 	if diags.HasErrors() || !v.IsKnown() {
 		return
 	}
@@ -308,7 +355,7 @@ func (l *loader) computers(b *hcl.Block, ctx *hcl.EvalContext) {
 			s, err := convert.Convert(e, cty.String)
 			if err != nil || s.IsNull() {
 				l.add(errorAt(a.Expr.Range(), "Invalid for_each",
-					"for_each holds %s; a set for for_each must hold strings, the keys of the computers.", e.Type().FriendlyName()))
+					"for_each holds %s; a set for for_each must hold strings, the keys of the computers.", aType(e.Type())))
 				return
 			}
 			if seen[s.AsString()] {
@@ -322,7 +369,7 @@ func (l *loader) computers(b *hcl.Block, ctx *hcl.EvalContext) {
 		slices.SortFunc(instances, func(a, b instance) int { return strings.Compare(a.key, b.key) })
 	default:
 		l.add(errorAt(a.Expr.Range(), "Invalid for_each",
-			"for_each must be a map, or a set of strings; this is %s.", ty.FriendlyName()))
+			"for_each must be a map, or a set of strings; this is %s.", aType(ty)))
 		return
 	}
 
@@ -496,7 +543,7 @@ func (l *loader) port(a *hcl.Attribute, ctx *hcl.EvalContext, allowAuto bool) (p
 		}
 		problem = fmt.Sprintf("%s = %s %s.", a.Name, v.AsBigFloat().Text('f', -1), err)
 	default:
-		problem = fmt.Sprintf("%s must be a port number, not %s.", a.Name, v.Type().FriendlyName())
+		problem = fmt.Sprintf("%s must be a port number, not %s.", a.Name, aType(v.Type()))
 	}
 	summary := "Invalid port"
 	if a.Name == "external_port" {
@@ -542,4 +589,13 @@ func capitalize(s string) string {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// aType names ty with an article, for messages: "a tuple", "an object".
+func aType(ty cty.Type) string {
+	s := ty.FriendlyName()
+	if s != "" && strings.IndexByte("aeiou", s[0]) >= 0 {
+		return "an " + s
+	}
+	return "a " + s
 }

@@ -112,44 +112,55 @@ func didYouMean(given string, options []string) string {
 	return ""
 }
 
-// suggest returns the option closest to given, or "".
+// suggest returns the option closest to given, or "" when none is close:
+// one edit away for short words, two for longer ones.
 func suggest(given string, options []string) string {
 	lower := strings.ToLower(strings.TrimSpace(given))
 	if s, ok := synonyms[lower]; ok && slices.Contains(options, s) {
 		return s
 	}
-	best, bestDist := "", 3 // at most two edits away
+	limit := 1
+	if len([]rune(lower)) > 4 {
+		limit = 2
+	}
+	best, bestDist := "", limit+1
 	for _, o := range options {
 		if lower == o {
 			return o
 		}
-		if d := levenshtein(lower, o); d < bestDist {
+		if d := editDistance(lower, o); d < bestDist {
 			best, bestDist = o, d
 		}
 	}
 	return best
 }
 
-// levenshtein returns the edit distance between a and b.
-func levenshtein(a, b string) int {
+// editDistance returns the optimal string alignment distance between a and
+// b: insertions, deletions, substitutions and swaps of neighbours, which
+// are the typos people make ("tpc").
+func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // quotedList renders options as "a", "b" or "c" for messages.

@@ -115,12 +115,21 @@ func Functions() []string {
 	return slices.Sorted(maps.Keys(functions))
 }
 
+// descriptions fills in for functions whose library gives none.
+var descriptions = map[string]string{
+	"can": "Evaluates its argument and returns true if that succeeds, false if it fails.",
+	"try": "Returns the value of the first argument that evaluates without errors.",
+}
+
 // FunctionDescription returns a one-sentence description of the named
 // function, or "" when there is no such function.
 func FunctionDescription(name string) string {
 	f, ok := functions[name]
 	if !ok {
 		return ""
+	}
+	if d, ok := descriptions[name]; ok {
+		return d
 	}
 	return f.Description()
 }

@@ -161,6 +161,10 @@ type loader struct {
 	cfg   *Config
 	diags hcl.Diagnostics
 	comps []*computerDecl // in declaration order
+
+	// varNames and localNames are the declared names, sorted, for
+	// messages about references to undeclared ones.
+	varNames, localNames []string
 }
 
 // computerDecl is a decoded computer instance and the places its attributes

@@ -42,7 +42,7 @@ func (l *loader) locals(blocks []*hcl.Block, ctx *hcl.EvalContext) cty.Value {
 		}
 	}
 
-	names := slices.Sorted(maps.Keys(all))
+	l.localNames = slices.Sorted(maps.Keys(all))
 	for _, name := range order {
 		lc := all[name]
 		for _, t := range lc.attr.Expr.Variables() {
@@ -50,15 +50,8 @@ func (l *loader) locals(blocks []*hcl.Block, ctx *hcl.EvalContext) cty.Value {
 				continue
 			}
 			step, ok := t[1].(hcl.TraverseAttr)
-			if !ok {
-				continue
-			}
-			if all[step.Name] == nil {
-				l.add(errorAt(t.SourceRange(), "Reference to undeclared local value",
-					"local.%s is not defined in any locals block.%s",
-					step.Name, didYouMean(step.Name, names)))
-				lc.value = cty.DynamicVal
-				continue
+			if !ok || all[step.Name] == nil {
+				continue // an undeclared one is reported when evaluated
 			}
 			if !slices.Contains(lc.deps, step.Name) {
 				lc.deps = append(lc.deps, step.Name)
@@ -93,7 +86,7 @@ func (l *loader) locals(blocks []*hcl.Block, ctx *hcl.EvalContext) cty.Value {
 		stack = stack[:len(stack)-1]
 		lc.state = 2
 		if lc.value != cty.NilVal {
-			return // in a cycle, or referring to an undeclared local
+			return // in a cycle
 		}
 		deps := make(map[string]cty.Value, len(lc.deps))
 		for _, d := range lc.deps {
@@ -101,8 +94,7 @@ func (l *loader) locals(blocks []*hcl.Block, ctx *hcl.EvalContext) cty.Value {
 		}
 		child := ctx.NewChild()
 		child.Variables = map[string]cty.Value{"local": cty.ObjectVal(deps)}
-		val, diags := lc.attr.Expr.Value(child)
-		l.add(diags...)
+		val, diags := l.eval(lc.attr.Expr, child)
 		if diags.HasErrors() {
 			val = cty.DynamicVal
 		}

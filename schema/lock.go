@@ -172,7 +172,7 @@ func ParseLock(src []byte, filename string) (*Lock, hcl.Diagnostics) {
 		lock.Assignments = append(lock.Assignments, Assignment{Key: k, Port: p, DeclRange: b.DefRange})
 	}
 	slices.SortFunc(lock.Assignments, func(a, b Assignment) int { return a.Key.compare(b.Key) })
-	return lock, diags
+	return lock, tidy(diags)
 }
 
 // ReadLock reads the lock file in dir. A missing lock file is an empty lock.

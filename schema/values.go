@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +108,7 @@ func ParseLease(s string) (time.Duration, error) {
 	case d%time.Second != 0:
 		return 0, fmt.Errorf("%s is not a whole number of seconds", d)
 	case d < MinLease:
-		return 0, fmt.Errorf("%s is shorter than the minimum of %s", d, MinLease)
+		return 0, fmt.Errorf("%s is shorter than the minimum of 1 minute", d)
 	case d > MaxLease:
 		return 0, fmt.Errorf("%s is longer than the maximum of 7 days", d)
 	}
@@ -133,16 +134,20 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		num, unit := rest[:i], rest[i:j]
 		rest = rest[j:]
+		f, numErr := strconv.ParseFloat(num, 64)
 		var d time.Duration
-		if unit == "d" {
-			days, err := strconv.ParseFloat(num, 64)
-			if err != nil || days > float64(MaxLease/(24*time.Hour))*1000 {
-				return 0, fmt.Errorf("%q is not a duration like 2h, 90m or 1d", s)
+		switch {
+		case unit == "d" && numErr == nil:
+			if f > float64(1000*MaxLease/(24*time.Hour)) {
+				return 0, fmt.Errorf("%q is longer than the maximum of 7 days", s)
 			}
-			d = time.Duration(days * float64(24*time.Hour))
-		} else {
+			d = time.Duration(f * float64(24*time.Hour))
+		default:
 			var err error
 			if d, err = time.ParseDuration(num + unit); err != nil {
+				if numErr == nil && slices.Contains([]string{"h", "m", "s", "ms", "us", "µs", "ns"}, unit) {
+					return 0, fmt.Errorf("%q is longer than the maximum of 7 days", s) // overflow
+				}
 				return 0, fmt.Errorf("%q is not a duration like 2h, 90m or 1d", s)
 			}
 		}
@@ -172,7 +177,7 @@ func parseSource(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix like 192.168.1.0/24", s)
 	}
 	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("%q has bits set past its prefix length; did you mean %q?", s, m.String())
+		return netip.Prefix{}, fmt.Errorf("%q has bits set past its prefix length; the network is %q", s, m.String())
 	}
 	return p, nil
 }

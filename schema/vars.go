@@ -132,6 +132,7 @@ func (l *loader) variables(blocks []*hcl.Block, opts Options) cty.Value {
 		l.setRaw(v, raw, "--var "+name)
 	}
 
+	l.varNames = slices.Sorted(maps.Keys(vars))
 	values := make(map[string]cty.Value, len(vars))
 	for name, v := range vars {
 		if v.value == cty.NilVal {
@@ -194,14 +195,16 @@ func (l *loader) setRaw(v *variable, raw, source string) {
 		return
 	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), name, hcl.InitialPos)
-	l.add(diags...)
-	if diags.HasErrors() {
-		v.value = cty.DynamicVal
-		return
+	var val cty.Value
+	if !diags.HasErrors() {
+		val, diags = expr.Value(nil)
 	}
-	val, diags := expr.Value(nil)
-	l.add(diags...)
 	if diags.HasErrors() {
+		// HCL's own words ("Variables not allowed" for a bare word) would
+		// puzzle someone who typed a command line.
+		l.add(errorAt(rng, "Invalid value for variable",
+			"Variable %q is %s, so the value from %s is read as an HCL expression, like 5000 or [\"a\", \"b\"], and %q is not one: %s",
+			v.name, typeName(v.ty), source, raw, diags[0].Detail))
 		v.value = cty.DynamicVal
 		return
 	}

@@ -1,0 +1,8 @@
+network "home" {}
+
+computer "desktop" {
+  network = "home"
+  service "crashplan" {
+    port = "auto"
+  }
+}

@@ -1,0 +1,3 @@
+assignment "home" "computer.desktop" "crashplan" {
+  port = 1024
+}
