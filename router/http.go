@@ -31,6 +31,9 @@ type pinnedTransport struct {
 }
 
 func newPinnedClient(gw netip.Addr, timeout time.Duration, max int64) *http.Client {
+	// Each call's context carries the timeout; the client's own limits are
+	// a backstop a little later, so a slow router shows as ErrTimeout.
+	timeout += timeout/4 + 50*time.Millisecond
 	d := &net.Dialer{Timeout: timeout}
 	tr := &http.Transport{
 		Proxy:                  nil, // never a proxy: the gateway is on the LAN

@@ -79,37 +79,43 @@ func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration) 
 		}
 		return nil, err
 	}
+	return openDescription(ctx, gw, found.Location, found.Reply.BootID, timeout)
+}
+
+// openDescription fetches the description at loc, which must be on gw,
+// and builds the SOAP client for its best WAN service.
+func openDescription(ctx context.Context, gw netip.Addr, loc *url.URL, bootID string, timeout time.Duration) (*igd, error) {
 	descClient := newPinnedClient(gw, timeout, maxDescription)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	body, err := get(cctx, descClient, found.Location.String())
+	body, err := get(cctx, descClient, loc.String())
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("device description: %v", err)
 	}
-	root, services, err := parseDescription(body, found.Location)
+	root, services, err := parseDescription(body, loc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", found.Location, err)
+		return nil, fmt.Errorf("%s: %v", loc, err)
 	}
-	d := &igd{location: found.Location, bootID: found.Reply.BootID, devType: root.Device.DeviceType}
+	d := &igd{location: loc, bootID: bootID, devType: root.Device.DeviceType}
 	soapClient := newPinnedClient(gw, timeout, maxSOAPBody)
 	for _, s := range services {
 		if _, err := pinnedLocation(s.ControlURL, gw); err != nil {
-			return nil, fmt.Errorf("%s: control URL: %v", found.Location, err)
+			return nil, fmt.Errorf("%s: control URL: %v", loc, err)
 		}
 		var sc *goupnp.ServiceClient
 		switch s.Type {
 		case stWANIPv2:
-			cs, err := ig.NewWANIPConnection2ClientsFromRootDevice(root, found.Location)
+			cs, err := ig.NewWANIPConnection2ClientsFromRootDevice(root, loc)
 			if err == nil && len(cs) > 0 {
 				d.conn, d.v2, sc = cs[0], cs[0], &cs[0].ServiceClient
 			}
 		case stWANIPv1:
-			cs, err := ig.NewWANIPConnection1ClientsFromRootDevice(root, found.Location)
+			cs, err := ig.NewWANIPConnection1ClientsFromRootDevice(root, loc)
 			if err == nil && len(cs) > 0 {
 				d.conn, sc = cs[0], &cs[0].ServiceClient
 			}
 		case stWANPPPv1:
-			cs, err := ig.NewWANPPPConnection1ClientsFromRootDevice(root, found.Location)
+			cs, err := ig.NewWANPPPConnection1ClientsFromRootDevice(root, loc)
 			if err == nil && len(cs) > 0 {
 				d.conn, sc = cs[0], &cs[0].ServiceClient
 			}
@@ -120,7 +126,7 @@ func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration) 
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: no usable WAN connection service", found.Location)
+	return nil, fmt.Errorf("%s: no usable WAN connection service", loc)
 }
 
 func (d *igd) detail() string {

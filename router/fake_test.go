@@ -1,0 +1,299 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netplan42/netplan42/planner"
+)
+
+// fakeIGD is a small IGD v2 for quirks miniupnpd never produces. Each
+// quirk is a field; the table of mappings is kept so reads follow writes.
+type fakeIGD struct {
+	mu sync.Mutex
+	// Quirks.
+	only725   bool          // finite leases refused with 725
+	lease402  bool          // finite leases refused with 402
+	noList    int           // GetListOfPortMappings fails with this code (401, 602)
+	walkFail  int           // GetGenericPortMappingEntry at this index fails with HTTP 500/501
+	hugeList  bool          // GetListOfPortMappings answers with a body past the cap
+	delay     time.Duration // every SOAP answer waits this long
+	oddPrefix bool          // SOAP-ENV / m: prefixes and a prefixed UPnPError
+
+	entries []planner.Mapping
+	calls   map[string]int
+}
+
+const fakeDesc = `<?xml version="1.0"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major><minor>1</minor></specVersion>
+<device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType><deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANDevice:2</deviceType><deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:2</deviceType><serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:WANIPConnection:2</serviceType><serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>
+<controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL><SCPDURL>/WANIPCn.xml</SCPDURL>
+</service></serviceList></device></deviceList></device></deviceList></device></root>`
+
+var argRE = regexp.MustCompile(`<(New\w+)>([^<]*)</New\w+>`)
+
+func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/rootDesc.xml" {
+		io.WriteString(w, fakeDesc)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	_, action, _ := strings.Cut(strings.Trim(r.Header.Get("SOAPAction"), `"`), "#")
+	args := map[string]string{}
+	for _, m := range argRE.FindAllStringSubmatch(string(body), -1) {
+		args[m[1]] = m[2]
+	}
+	time.Sleep(f.delay)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[action]++
+	fault := func(status, code int, desc string) {
+		w.WriteHeader(status)
+		if f.oddPrefix {
+			fmt.Fprintf(w, `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client</faultcode><faultstring>UPnPError</faultstring><detail><e:UPnPError xmlns:e="urn:schemas-upnp-org:control-1-0"><e:errorCode> %d </e:errorCode><e:errorDescription>%s</e:errorDescription></e:UPnPError></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`, code, desc)
+			return
+		}
+		fmt.Fprintf(w, `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`, code, desc)
+	}
+	ok := func(inner string) {
+		if f.oddPrefix {
+			fmt.Fprintf(w, `<?xml version="1.0"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><m:%sResponse xmlns:m="urn:schemas-upnp-org:service:WANIPConnection:2">%s</m:%sResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>`, action, inner, action)
+			return
+		}
+		fmt.Fprintf(w, `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><u:%sResponse xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:2">%s</u:%sResponse></s:Body></s:Envelope>`, action, inner, action)
+	}
+	entry := func(m planner.Mapping) string {
+		en := 1
+		if m.Disabled {
+			en = 0
+		}
+		return fmt.Sprintf("<NewRemoteHost></NewRemoteHost><NewExternalPort>%d</NewExternalPort><NewProtocol>%s</NewProtocol><NewInternalPort>%d</NewInternalPort><NewInternalClient>%s</NewInternalClient><NewEnabled>%d</NewEnabled><NewPortMappingDescription>%s</NewPortMappingDescription><NewLeaseDuration>%d</NewLeaseDuration>",
+			m.ExternalPort, m.Protocol.Upper(), m.InternalPort, m.InternalAddress, en, m.Description, m.LeaseSeconds)
+	}
+	find := func() int {
+		for i, m := range f.entries {
+			if fmt.Sprint(m.ExternalPort) == args["NewExternalPort"] && m.Protocol.Upper() == args["NewProtocol"] {
+				return i
+			}
+		}
+		return -1
+	}
+	switch action {
+	case "GetExternalIPAddress":
+		ok("<NewExternalIPAddress>11.0.0.1</NewExternalIPAddress>")
+	case "AddPortMapping":
+		lease := args["NewLeaseDuration"]
+		if lease != "0" && f.only725 {
+			fault(500, 725, "OnlyPermanentLeasesSupported")
+			return
+		}
+		if lease != "0" && f.lease402 {
+			fault(500, 402, "Invalid Args")
+			return
+		}
+		var m planner.Mapping
+		fmt.Sscan(args["NewExternalPort"], &m.ExternalPort)
+		fmt.Sscan(args["NewInternalPort"], &m.InternalPort)
+		fmt.Sscan(lease, &m.LeaseSeconds)
+		m.Protocol, _ = parseProtocol(args["NewProtocol"])
+		m.InternalAddress, _ = netip.ParseAddr(args["NewInternalClient"])
+		m.Description = args["NewPortMappingDescription"]
+		if i := find(); i >= 0 {
+			f.entries[i] = m
+		} else {
+			f.entries = append(f.entries, m)
+		}
+		ok("")
+	case "GetSpecificPortMappingEntry":
+		i := find()
+		if i < 0 {
+			fault(500, 714, "NoSuchEntryInArray")
+			return
+		}
+		m := f.entries[i]
+		ok(fmt.Sprintf("<NewInternalPort>%d</NewInternalPort><NewInternalClient>%s</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>%s</NewPortMappingDescription><NewLeaseDuration>%d</NewLeaseDuration>", m.InternalPort, m.InternalAddress, m.Description, m.LeaseSeconds))
+	case "GetGenericPortMappingEntry":
+		var i int
+		fmt.Sscan(args["NewPortMappingIndex"], &i)
+		if f.walkFail > 0 && i == f.walkFail {
+			fault(500, 501, "ActionFailed")
+			return
+		}
+		if i >= len(f.entries) {
+			fault(500, 713, "SpecifiedArrayIndexInvalid")
+			return
+		}
+		ok(entry(f.entries[i]))
+	case "GetListOfPortMappings":
+		if f.noList != 0 {
+			fault(500, f.noList, "Invalid Action")
+			return
+		}
+		if f.hugeList {
+			ok("<NewPortListing>" + strings.Repeat("x", maxSOAPBody+10) + "</NewPortListing>")
+			return
+		}
+		var b strings.Builder
+		b.WriteString(`<p:PortMappingList xmlns:p="urn:schemas-upnp-org:gw:WANIPConnection">`)
+		for _, m := range f.entries {
+			if m.Protocol.Upper() == args["NewProtocol"] {
+				fmt.Fprintf(&b, "<p:PortMappingEntry><p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPort>%d</p:NewExternalPort><p:NewProtocol>%s</p:NewProtocol><p:NewInternalPort>%d</p:NewInternalPort><p:NewInternalClient>%s</p:NewInternalClient><p:NewEnabled>1</p:NewEnabled><p:NewDescription>%s</p:NewDescription><p:NewLeaseTime>%d</p:NewLeaseTime></p:PortMappingEntry>",
+					m.ExternalPort, m.Protocol.Upper(), m.InternalPort, m.InternalAddress, m.Description, m.LeaseSeconds)
+			}
+		}
+		b.WriteString("</p:PortMappingList>")
+		ok("<NewPortListing><![CDATA[" + b.String() + "]]></NewPortListing>")
+	case "DeletePortMapping":
+		i := find()
+		if i < 0 {
+			fault(500, 714, "NoSuchEntryInArray")
+			return
+		}
+		f.entries = append(f.entries[:i], f.entries[i+1:]...)
+		ok("")
+	default:
+		fault(500, 401, "Invalid Action")
+	}
+}
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// fakeRouter serves f on loopback and returns a Router talking to it as
+// its gateway.
+func fakeRouter(t *testing.T, f *fakeIGD, timeout time.Duration) *Router {
+	t.Helper()
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	loc, _ := url.Parse(srv.URL + "/rootDesc.xml")
+	d, err := openDescription(context.Background(), loopback, loc, "7", timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Router{proto: planner.ViaUPnP, timeout: timeout, gw: loopback, local: loopback, igd: d}
+}
+
+func foreign(n int) []planner.Mapping {
+	var ms []planner.Mapping
+	for i := 0; i < n; i++ {
+		ms = append(ms, planner.Mapping{Protocol: planner.UDP, ExternalPort: uint16(6000 + i), InternalPort: 6000,
+			InternalAddress: netip.MustParseAddr("127.0.0.2"), Description: "foreign", LeaseSeconds: 100})
+	}
+	return ms
+}
+
+func TestFakeOnlyPermanent(t *testing.T) {
+	for name, f := range map[string]*fakeIGD{"725": {only725: true}, "402": {lease402: true}} {
+		r := fakeRouter(t, f, time.Second)
+		g, err := r.Add(context.Background(), ours(4242, 3600))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !g.PermanentOnly || g.Mapping.LeaseSeconds != 0 || !strings.Contains(g.Note, "only permanent") || !strings.Contains(g.Note, name) {
+			t.Errorf("%s: grant %+v", name, g)
+		}
+	}
+}
+
+func TestFakeNoListingWalks(t *testing.T) {
+	for _, code := range []int{401, 602} {
+		f := &fakeIGD{noList: code, entries: foreign(3)}
+		r := fakeRouter(t, f, time.Second)
+		v, err := r.Observe(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.Listed || len(v.Mappings) != 3 || f.calls["GetGenericPortMappingEntry"] != 4 || !strings.Contains(strings.Join(v.Notes, " "), "GetListOfPortMappings unusable") {
+			t.Errorf("%d: view %+v calls %v", code, v, f.calls)
+		}
+	}
+}
+
+func TestFakeWalkEndsOn501(t *testing.T) {
+	f := &fakeIGD{noList: 401, walkFail: 2, entries: foreign(5)}
+	r := fakeRouter(t, f, time.Second)
+	v, err := r.Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Listed || len(v.Mappings) != 2 || !strings.Contains(strings.Join(v.Notes, " "), "ended at entry 2") {
+		t.Errorf("view %+v", v)
+	}
+}
+
+func TestFakeWalkCap(t *testing.T) {
+	f := &fakeIGD{noList: 401, entries: foreign(MaxWalk + 5)}
+	r := fakeRouter(t, f, time.Second)
+	v, err := r.Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Mappings) != MaxWalk || !strings.Contains(strings.Join(v.Notes, " "), "cap") {
+		t.Errorf("mappings %d notes %q", len(v.Mappings), v.Notes)
+	}
+}
+
+func TestFakeOversizedBody(t *testing.T) {
+	f := &fakeIGD{hugeList: true, entries: foreign(2)}
+	r := fakeRouter(t, f, 2*time.Second)
+	v, err := r.Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(v.Notes, " ")
+	if len(v.Mappings) != 2 || !strings.Contains(notes, "too large") {
+		t.Errorf("mappings %d notes %q", len(v.Mappings), notes)
+	}
+}
+
+func TestFakeSlowTimesOut(t *testing.T) {
+	f := &fakeIGD{}
+	r := fakeRouter(t, f, 200*time.Millisecond)
+	f.mu.Lock()
+	f.delay = time.Second
+	f.mu.Unlock()
+	start := time.Now()
+	_, err := r.Observe(context.Background(), nil)
+	if !errors.Is(err, ErrTimeout) || time.Since(start) > 600*time.Millisecond {
+		t.Fatalf("after %v: %v", time.Since(start), err)
+	}
+	t.Logf("%v", err)
+}
+
+func TestFakeOddPrefixes(t *testing.T) {
+	f := &fakeIGD{oddPrefix: true, entries: foreign(1)}
+	r := fakeRouter(t, f, time.Second)
+	v, err := r.Observe(context.Background(), []planner.MappingKey{{Protocol: planner.TCP, ExternalPort: 4242}})
+	if err != nil || len(v.Mappings) != 1 || v.ExternalAddress != netip.MustParseAddr("11.0.0.1") {
+		t.Fatalf("%+v %v", v, err)
+	}
+	// 714 in a prefixed fault: deleting an absent mapping is not an error.
+	if err := r.Delete(context.Background(), ours(4242, 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFakeRefusesOtherHosts(t *testing.T) {
+	c := newPinnedClient(loopback, time.Second, 1024)
+	for _, u := range []string{"http://127.0.0.2:1/x", "http://localhost:1/x", "https://127.0.0.1:1/x"} {
+		if _, err := get(context.Background(), c, u); err == nil || !strings.Contains(err.Error(), "refusing") {
+			t.Errorf("GET %s: %v", u, err)
+		}
+	}
+}
