@@ -1,0 +1,170 @@
+// Command netplan42-lab builds and runs netplan42's lab network for people
+// and scripts: a router running miniupnpd, LAN hosts and an internet host,
+// each in a network namespace never linked to the host's.
+//
+//	netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--igd1] [--wan CIDR]
+//	netplan42-lab status
+//	netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, host2, …)
+//	netplan42-lab restart-router [--flush]
+//	netplan42-lab down
+//
+// The lab's namespaces are named np42lab-router, np42lab-internet,
+// np42lab-host1, …; what was started is recorded in /run/netplan42-lab so
+// down removes everything. Hidden: `_listen PORT SECONDS` and `_dial
+// ADDR:PORT PAYLOAD SECONDS` prove traffic (run them with exec).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/netplan42/netplan42/lab"
+)
+
+// Dir records the persistent lab.
+const Dir = "/run/netplan42-lab"
+
+// name is the fixed namespace prefix; lab.Sweep never deletes it.
+const name = "np42lab"
+
+func main() {
+	lab.ServeChild(lab.Children())
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--igd1] [--wan CIDR]
+       netplan42-lab status
+       netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, …)
+       netplan42-lab restart-router [--flush]
+       netplan42-lab down
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if err := dispatch(ctx, args[0], args[1:], stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "netplan42-lab %s: %v\n", args[0], err)
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		return 1
+	}
+	return 0
+}
+
+func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	switch cmd {
+	case "up":
+		fs := flag.NewFlagSet("up", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		hosts := fs.Int("hosts", 2, "number of LAN hosts")
+		noUPnP := fs.Bool("no-upnp", false, "switch miniupnpd's UPnP IGD off")
+		noPMP := fs.Bool("no-natpmp", false, "switch miniupnpd's NAT-PMP off")
+		igd1 := fs.Bool("igd1", false, "announce IGD v1 only (miniupnpd -1)")
+		wan := fs.String("wan", lab.DefaultWAN.String(), "router WAN address (100.64.0.1/10: CGNAT)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		p, err := netip.ParsePrefix(*wan)
+		if err != nil {
+			return err
+		}
+		if _, err := lab.Attach(Dir); err == nil {
+			return fmt.Errorf("a lab is up (%s/lab.json): run down first", Dir)
+		}
+		if why := lab.Available(); why != "" {
+			return fmt.Errorf("%s", why)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		l, err := lab.Start(ctx, lab.Spec{Hosts: *hosts, NoUPnP: *noUPnP, NoNATPMP: *noPMP, IGDv1: *igd1, WAN: p,
+			Name: name, Dir: Dir, NoDaemon: *noUPnP && *noPMP})
+		if err != nil {
+			return err
+		}
+		status(l, stdout)
+		return nil
+	case "status":
+		l, err := lab.Attach(Dir)
+		if err != nil {
+			return fmt.Errorf("no lab is up: %v", err)
+		}
+		status(l, stdout)
+		return nil
+	case "exec":
+		if len(args) < 3 || args[1] != "--" {
+			return fmt.Errorf("usage: exec HOST -- CMD...")
+		}
+		l, err := lab.Attach(Dir)
+		if err != nil {
+			return fmt.Errorf("no lab is up: %v", err)
+		}
+		ns := l.Namespace(args[0])
+		if ns == nil {
+			return fmt.Errorf("no host %q (router, internet, host1…host%d)", args[0], len(l.Hosts()))
+		}
+		c := ns.Command(ctx, args[2], args[3:]...)
+		c.Stdin, c.Stdout, c.Stderr = os.Stdin, stdout, stderr
+		return c.Run()
+	case "restart-router":
+		fs := flag.NewFlagSet("restart-router", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		flush := fs.Bool("flush", false, "flush miniupnpd's chains and leases: every mapping is gone")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		l, err := lab.Attach(Dir)
+		if err != nil {
+			return fmt.Errorf("no lab is up: %v", err)
+		}
+		if err := l.RestartRouter(ctx, *flush); err != nil {
+			return err
+		}
+		status(l, stdout)
+		return nil
+	case "down":
+		defer os.RemoveAll(Dir)
+		l, err := lab.Attach(Dir)
+		if err == nil {
+			return l.Close()
+		}
+		// No record: remove whatever carries the lab's fixed names.
+		out, _ := exec.Command("ip", "netns", "list").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			n, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if strings.HasPrefix(n, name+"-") {
+				(&lab.Namespace{Name: n}).Close()
+			}
+		}
+		return nil
+	case "_listen":
+		return lab.ListenOnce(ctx, args, os.Stdout)
+	case "_dial":
+		return lab.DialOnce(ctx, args, os.Stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command\n%s", usage)
+}
+
+func status(l *lab.Lab, w io.Writer) {
+	fmt.Fprintf(w, "router    %-20s LAN %s  WAN %s  miniupnpd pid %d\n", l.Router().Name, l.RouterLAN(), l.RouterWAN(), l.PID())
+	fmt.Fprintf(w, "internet  %-20s %s\n", l.Internet().Name, l.InternetAddr())
+	for i, h := range l.Hosts() {
+		fmt.Fprintf(w, "host%-5d %-20s %s\n", i+1, h.Name, l.HostAddr(i+1))
+	}
+	if u := l.RootDescURL(); u != "" {
+		fmt.Fprintf(w, "rootDesc  %s\n", u)
+	}
+	fmt.Fprintf(w, "log       %s/miniupnpd.log\n", l.Dir())
+}
