@@ -46,8 +46,13 @@ func TestStartRestartClose(t *testing.T) {
 func TestCGNATWAN(t *testing.T) {
 	Require(t)
 	l := StartT(t, Spec{WAN: CGNATWAN})
+	// miniupnpd 2.3.1 refuses a reserved WAN address: it starts, says so,
+	// and reports no external address over UPnP.
+	if !strings.Contains(l.Log(), "Reserved / private IP address 100.64.0.1 on ext interface wan0") {
+		t.Fatalf("log:\n%s", l.Log())
+	}
 	out := l.Host(1).MustRun(t, "upnpc", "-u", l.RootDescURL(), "-s")
-	if !strings.Contains(out, "ExternalIPAddress = 100.64.0.1") {
+	if !strings.Contains(out, "GetExternalIPAddress failed") {
 		t.Fatalf("upnpc -s:\n%s", out)
 	}
 }
