@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 		"fw":    childFirewall,
 		"serve": childServe,
 		"dial":  childDial,
+
+		"bench-sync":  childBenchSync,
+		"bench-execs": childBenchExecs,
 	})
 }
 
