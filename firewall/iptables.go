@@ -216,20 +216,33 @@ func (b *iptablesBackend) coexistence(ctx context.Context, keys []key) []string 
 		}
 	}
 	if b.variant == "nf_tables" && b.otherSave != "" {
-		if out, err := b.run(ctx, nil, b.otherSave); err == nil {
-			if tables, err := parseSave(out); err == nil {
-				if ft := tables["filter"]; ft != nil {
-					at := ipTable(ft)
-					for _, k := range keys {
-						if drops, _ := at.walk("INPUT", k); drops {
-							warns = append(warns, fmt.Sprintf("iptables-legacy filter INPUT also drops new %s traffic (the kernel applies both variants); netplan42 writes only the nf_tables variant: use iptables-legacy or remove the legacy rules", k))
-						}
-					}
-				}
-			}
+		for _, k := range legacyDrops(ctx, b.run, b.otherSave, keys) {
+			warns = append(warns, fmt.Sprintf("iptables-legacy filter INPUT also drops new %s traffic (the kernel applies both variants); netplan42 writes only the nf_tables variant: use iptables-legacy or remove the legacy rules", k))
 		}
 	}
 	return warns
+}
+
+// legacyDrops returns the keys that iptables-legacy's INPUT chain drops, as
+// read with save (iptables-legacy-save). Legacy tables filter beside
+// nftables, and neither nft rules nor iptables-nft rules reach them.
+func legacyDrops(ctx context.Context, run runFunc, save string, keys []key) []key {
+	out, err := run(ctx, nil, save)
+	if err != nil {
+		return nil
+	}
+	tables, err := parseSave(out)
+	if err != nil || tables["filter"] == nil {
+		return nil
+	}
+	at := ipTable(tables["filter"])
+	var dropped []key
+	for _, k := range keys {
+		if drops, _ := at.walk("INPUT", k); drops {
+			dropped = append(dropped, k)
+		}
+	}
+	return dropped
 }
 
 func (b *iptablesBackend) sync(ctx context.Context, rules []planner.Rule) error {

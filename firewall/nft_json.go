@@ -102,13 +102,7 @@ func parseNftJSON(b []byte) (*nftRuleset, error) {
 				if err := json.Unmarshal(raw, &c); err != nil {
 					return nil, fmt.Errorf("nft -j chain: %v", err)
 				}
-				t := get(c.Family, c.Table)
-				ch := t.chains[c.Name]
-				if ch == nil {
-					ch = &nftChain{name: c.Name}
-					t.chains[c.Name] = ch
-					t.order = append(t.order, c.Name)
-				}
+				ch := get(c.Family, c.Table).chain(c.Name)
 				ch.typ, ch.hook, ch.policy, ch.base = c.Type, c.Hook, c.Policy, c.Hook != ""
 				ch.prio, _ = strconv.Atoi(string(c.Prio))
 				if ch.base && ch.policy == "" {
@@ -124,13 +118,7 @@ func parseNftJSON(b []byte) (*nftRuleset, error) {
 				if err := json.Unmarshal(raw, &r); err != nil {
 					return nil, fmt.Errorf("nft -j rule: %v", err)
 				}
-				t := get(r.Family, r.Table)
-				ch := t.chains[r.Chain]
-				if ch == nil {
-					ch = &nftChain{name: r.Chain}
-					t.chains[r.Chain] = ch
-					t.order = append(t.order, r.Chain)
-				}
+				ch := get(r.Family, r.Table).chain(r.Chain)
 				nr := &nftRule{handle: r.Handle, comment: r.Comment, exprs: r.Expr}
 				nr.f = nftFrule(r.Expr, r.Comment)
 				nr.f.text = fmt.Sprintf("handle %d", r.Handle)
@@ -139,6 +127,17 @@ func parseNftJSON(b []byte) (*nftRuleset, error) {
 		}
 	}
 	return rs, nil
+}
+
+// chain returns t's chain name, adding it in listing order if new.
+func (t *nftTable) chain(name string) *nftChain {
+	ch := t.chains[name]
+	if ch == nil {
+		ch = &nftChain{name: name}
+		t.chains[name] = ch
+		t.order = append(t.order, name)
+	}
+	return ch
 }
 
 // stringList reads a JSON string or list of strings.

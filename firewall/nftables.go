@@ -401,23 +401,11 @@ func observeNft(rs *nftRuleset) (rules []planner.Rule, hooked bool, warns []stri
 	return group(entries), hooked && own != nil, warns
 }
 
-// legacyWarnings names iptables-legacy INPUT rules that drop our traffic:
-// legacy tables filter beside nftables and no nft rule reaches them.
+// legacyWarnings names iptables-legacy INPUT drops of our traffic.
 func (b *nftBackend) legacyWarnings(ctx context.Context, keys []key) []string {
-	out, err := b.run(ctx, nil, b.legacySave)
-	if err != nil {
-		return nil
-	}
-	tables, err := parseSave(out)
-	if err != nil || tables["filter"] == nil {
-		return nil
-	}
-	at := ipTable(tables["filter"])
 	var warns []string
-	for _, k := range keys {
-		if drops, _ := at.walk("INPUT", k); drops {
-			warns = append(warns, fmt.Sprintf("iptables-legacy filter INPUT also drops new %s traffic and nftables rules cannot open it there: use backend = \"iptables\" with the legacy variant, or remove the legacy rules", k))
-		}
+	for _, k := range legacyDrops(ctx, b.run, b.legacySave, keys) {
+		warns = append(warns, fmt.Sprintf("iptables-legacy filter INPUT also drops new %s traffic and nftables rules cannot open it there: use backend = \"iptables\" with the legacy variant, or remove the legacy rules", k))
 	}
 	return warns
 }
