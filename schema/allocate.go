@@ -94,9 +94,11 @@ func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.
 		}
 		pools[name] = p
 	}
+	byAddress := make(map[string]*Computer, len(cfg.Computers))
 	wants := map[AssignmentKey]want{}
 	var keys []AssignmentKey // sorted, since cfg.Computers is
 	for _, c := range cfg.Computers {
+		byAddress[c.Address()] = c
 		p := pools[c.Network]
 		if p == nil {
 			continue
@@ -127,18 +129,20 @@ func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.
 	}
 	kept := map[AssignmentKey]bool{}
 	moved := map[AssignmentKey]LockChange{}
-	var released []Assignment
 
 	// Existing assignments first, so that they hold their ports before
 	// any new one is handed out.
 	for _, a := range lock.Assignments {
 		w, ok := wants[a.Key]
 		if !ok {
-			changes = append(changes, LockChange{
+			ch := LockChange{
 				Action: LockRelease, Key: a.Key, From: a.Port,
-				Reason: releaseReason(cfg, a.Key),
-			})
-			released = append(released, a)
+				Reason: releaseReason(cfg, byAddress, a.Key),
+			}
+			changes = append(changes, ch)
+			if readonly {
+				diags = append(diags, readonlyError(a.DeclRange, ch, lockName))
+			}
 			continue
 		}
 		p := pools[a.Key.Network]
@@ -195,11 +199,8 @@ func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.
 		w.s.Port = port
 		next.Assignments = append(next.Assignments, Assignment{Key: k, Port: port})
 	}
+	diags = tidy(diags)
 	if readonly {
-		for _, a := range released {
-			ch := LockChange{Action: LockRelease, Key: a.Key, From: a.Port, Reason: releaseReason(cfg, a.Key)}
-			diags = append(diags, readonlyError(a.DeclRange, ch, lockName))
-		}
 		return lock, changes, diags
 	}
 	slices.SortFunc(next.Assignments, func(a, b Assignment) int { return a.Key.compare(b.Key) })
@@ -247,12 +248,13 @@ func (p *pool) holders(port uint16, w want) []holder {
 	return hs
 }
 
-// releaseReason says why the assignment for k is no longer wanted.
-func releaseReason(cfg *Config, k AssignmentKey) string {
+// releaseReason says why the assignment for k is no longer wanted;
+// computers maps addresses to computers.
+func releaseReason(cfg *Config, computers map[string]*Computer, k AssignmentKey) string {
 	if cfg.Networks[k.Network] == nil {
 		return fmt.Sprintf("network %q is no longer in the config", k.Network)
 	}
-	c := cfg.Computer(k.Computer)
+	c := computers[k.Computer]
 	if c == nil {
 		return "no longer in the config"
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -314,9 +315,7 @@ func (l *loader) router(b *hcl.Block, ctx *hcl.EvalContext, r *Router) {
 
 // computers decodes a computer block: one instance, or one per for_each key.
 func (l *loader) computers(b *hcl.Block, ctx *hcl.EvalContext) {
-	content, _, diags := b.Body.PartialContent(forEachSchema)
-	l.add(diags...)
-	a := content.Attributes["for_each"]
+	a := forEachAttr(b.Body)
 	if a == nil {
 		l.computer(b, ctx, "", false)
 		return
@@ -390,6 +389,35 @@ func (l *loader) computers(b *hcl.Block, ctx *hcl.EvalContext) {
 	}
 }
 
+// forEachAttr returns the for_each attribute of body, or nil.
+func forEachAttr(body hcl.Body) *hcl.Attribute {
+	// The syntax tree answers without building content; a large fleet
+	// has thousands of computers.
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		if a := sb.Attributes["for_each"]; a != nil {
+			return a.AsHCLAttribute()
+		}
+		return nil
+	}
+	content, _, _ := body.PartialContent(forEachSchema)
+	return content.Attributes["for_each"]
+}
+
+// hasDynamic reports whether body may hold dynamic blocks, which need
+// expanding before decoding.
+func hasDynamic(body hcl.Body) bool {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return true
+	}
+	for _, b := range sb.Blocks {
+		if b.Type == "dynamic" {
+			return true
+		}
+	}
+	return false
+}
+
 // computer decodes one instance of a computer block.
 func (l *loader) computer(b *hcl.Block, ctx *hcl.EvalContext, key string, hasKey bool) {
 	c := &Computer{
@@ -402,7 +430,11 @@ func (l *loader) computer(b *hcl.Block, ctx *hcl.EvalContext, key string, hasKey
 	d := &computerDecl{c: c, networkRange: b.DefRange, hostRange: b.DefRange}
 	l.comps = append(l.comps, d)
 
-	content, diags := dynblock.Expand(b.Body, ctx).Content(computerSchema)
+	body := b.Body
+	if hasDynamic(body) {
+		body = dynblock.Expand(body, ctx)
+	}
+	content, diags := body.Content(computerSchema)
 	l.add(diags...)
 
 	if a := content.Attributes["network"]; a != nil {

@@ -13,6 +13,7 @@ import (
 // functions is the curated function set of the config language: pure
 // functions of their arguments, so that a config means the same on every
 // computer. Names and behaviour follow Terraform's where they overlap.
+// setproduct is left out: three small sets make a billion elements.
 var functions = map[string]function.Function{
 	// Numbers.
 	"abs":      stdlib.AbsoluteFunc,
@@ -63,7 +64,6 @@ var functions = map[string]function.Function{
 	"range":           stdlib.RangeFunc,
 	"reverse":         stdlib.ReverseListFunc,
 	"setintersection": stdlib.SetIntersectionFunc,
-	"setproduct":      stdlib.SetProductFunc,
 	"setsubtract":     stdlib.SetSubtractFunc,
 	"setunion":        stdlib.SetUnionFunc,
 	"slice":           stdlib.SliceFunc,

@@ -4,8 +4,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -178,18 +180,39 @@ type computerDecl struct {
 func (l *loader) add(d ...*hcl.Diagnostic) { l.diags = append(l.diags, d...) }
 
 func (l *loader) load(files map[string][]byte, opts Options) {
-	var bodies []hcl.Body
+	var names []string
 	for _, name := range slices.Sorted(maps.Keys(files)) {
-		if filepath.Base(name) == LockFileName {
-			continue
+		if filepath.Base(name) != LockFileName {
+			names = append(names, name)
 		}
-		src := files[name]
-		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	}
+	// Parsing is most of the time a large fleet takes to load; files
+	// parse independently, so they parse in parallel.
+	parsed := make([]*hcl.File, len(names))
+	parseDiags := make([]hcl.Diagnostics, len(names))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(len(names), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				parsed[i], parseDiags[i] = hclsyntax.ParseConfig(files[names[i]], names[i], hcl.InitialPos)
+			}
+		})
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var bodies []hcl.Body
+	for i, name := range names {
+		f := parsed[i]
 		if f == nil {
-			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: files[name]}
 		}
 		l.cfg.Files[name] = f
-		l.add(diags...)
+		l.add(parseDiags[i]...)
 		bodies = append(bodies, f.Body)
 	}
 	// A syntax error leaves a partial body whose decoding would only report

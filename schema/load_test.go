@@ -739,3 +739,31 @@ func TestFormat(t *testing.T) {
 		t.Errorf("Format of a syntax error: %q, %v", out, diags)
 	}
 }
+
+// TestExamples loads every example-like config under testdata (one per
+// directory, diagnostics aside): each must load without a diagnostic, and
+// a committed lock file must be up to date.
+func TestExamples(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/*")
+	for _, dir := range dirs {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() || filepath.Base(dir) == "diagnostics" {
+			continue
+		}
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cfg, diags := Load(dir, Options{})
+			if len(diags) > 0 {
+				var buf bytes.Buffer
+				WriteDiagnostics(&buf, cfg.Files, diags, false, 100)
+				t.Fatal(buf.String())
+			}
+			lock, diags := ReadLock(cfg.Dir)
+			mustNoDiags(t, diags)
+			readonly := len(lock.Assignments) > 0
+			_, changes, diags := Allocate(cfg, lock, readonly)
+			mustNoDiags(t, diags)
+			if readonly && len(changes) > 0 {
+				t.Errorf("committed lock file is out of date: %v", changes)
+			}
+		})
+	}
+}
