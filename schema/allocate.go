@@ -73,7 +73,8 @@ type want struct {
 // network. An assignment whose service is gone is released; one outside
 // changed listen_ports, on a now-reserved port or on a port assigned twice
 // (two lock files merged) is moved, with the reason. A fixed port that
-// collides with an assignment is an error: the user decides which moves.
+// collides with an assignment, on its computer or on the router, is an
+// error: the user decides which moves.
 //
 // With readonly, the lock must not change: each change it would need is
 // an error, services without an assignment keep Port 0, and the old lock
@@ -229,23 +230,34 @@ type holder struct {
 }
 
 // holders returns the services whose fixed port collides with port,
-// assigned to w. A localhost service collides only on its own computer.
+// assigned to w: on w's own computer, a service listening on it; on the
+// router, an internet service whose external port it is, when w's service
+// is mapped there too.
 func (p *pool) holders(port uint16, w want) []holder {
+	routed := w.s.Expose == ExposeInternet && w.s.ExternalPort == 0
 	var hs []holder
 	for _, c := range p.computers {
 		for _, s := range c.Services {
-			if s == w.s {
+			if s == w.s || !overlap(s, w.s) {
 				continue
 			}
 			what := fmt.Sprintf("%s service %q", c.Address(), s.Name)
-			if !s.Auto && s.Port == port && (s.Expose != ExposeLocalhost || c == w.c) {
+			switch {
+			case c == w.c && !s.Auto && s.Port == port:
 				hs = append(hs, holder{what, s.PortRange})
-			} else if s.Expose == ExposeInternet && s.ExternalPort == port {
+			case routed && s.Expose == ExposeInternet && s.ExternalPort == port:
 				hs = append(hs, holder{what, s.ExternalPortRange})
+			case routed && s.Expose == ExposeInternet && s.ExternalPort == 0 && !s.Auto && s.Port == port:
+				hs = append(hs, holder{what, s.PortRange})
 			}
 		}
 	}
 	return hs
+}
+
+// overlap reports whether services a and b share a protocol.
+func overlap(a, b *Service) bool {
+	return a.Protocol == b.Protocol || a.Protocol == Both || b.Protocol == Both
 }
 
 // releaseReason says why the assignment for k is no longer wanted;

@@ -336,7 +336,35 @@ func TestAllocateFixedCollision(t *testing.T) {
 		t.Errorf("changes %v, lock %v", changes, ports(next))
 	}
 
-	// A localhost service on another computer does not collide.
+	// Services that meet neither on the computer nor on the router do
+	// not collide: localhost or lan on another computer, another protocol.
+	for _, other := range []string{`expose = "localhost"`, `expose = "lan"`, "protocol = \"udp\"\n    expose = \"internet\""} {
+		src := `network "home" {
+  listen_ports = "1024-1100"
+}
+computer "desktop" {
+  network = "home"
+  service "s0" {
+    port   = "auto"
+    expose = "internet"
+  }
+}
+computer "nas" {
+  network = "home"
+  service "other" {
+    port = 1024
+    ` + other + `
+  }
+}
+`
+		_, _, changes, diags = allocate(t, src, lock, false)
+		mustNoDiags(t, diags)
+		if len(changes) != 0 {
+			t.Errorf("%s: changes = %v", other, changes)
+		}
+	}
+
+	// On the same computer, any exposure collides.
 	src := `network "home" {
   listen_ports = "1024-1100"
 }
@@ -345,19 +373,15 @@ computer "desktop" {
   service "s0" {
     port = "auto"
   }
-}
-computer "nas" {
-  network = "home"
   service "ui" {
     port   = 1024
     expose = "localhost"
   }
 }
 `
-	_, _, changes, diags = allocate(t, src, lock, false)
-	mustNoDiags(t, diags)
-	if len(changes) != 0 {
-		t.Errorf("changes = %v", changes)
+	_, _, _, diags = allocate(t, src, lock, false)
+	if countErrors(diags) != 1 || !strings.Contains(diags[0].Detail, `computer.desktop service "ui" cannot use it`) {
+		t.Errorf("same computer: %v", diags)
 	}
 }
 

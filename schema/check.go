@@ -48,15 +48,13 @@ type portKey struct {
 	proto   string
 }
 
-// checkPorts reports fixed ports that collide: twice on one computer
-// (whatever the exposure, since a port binds once), twice in a network
-// (listen ports, because the external port defaults to the listen port; and
-// external ports, since the router holds one mapping per port). Localhost
-// services open nothing, so they only collide on their own computer. Each
-// service is reported at most once.
+// checkPorts reports fixed ports that collide: twice on one computer,
+// whatever the exposure, since a port binds once; and twice on one router,
+// where the external ports of internet services meet. A "lan" or
+// "localhost" service opens nothing on the router, so computers may share
+// its port. Each service is reported at most once.
 func (l *loader) checkPorts() {
 	reported := map[*Service]bool{}
-	listen := map[portKey]portUse{}
 	external := map[portKey]portUse{}
 	for _, d := range l.comps {
 		c := d.c
@@ -82,36 +80,30 @@ func (l *loader) checkPorts() {
 			continue
 		}
 		for _, s := range c.Services {
-			if s.Expose == ExposeLocalhost || reported[s] {
+			if s.Expose != ExposeInternet || s.External() == 0 || reported[s] {
 				continue
 			}
 			for _, proto := range s.Protocols() {
-				if !s.Auto && s.Port != 0 {
-					k := portKey{c.Network, s.Port, proto}
-					prev, ok := listen[k]
-					if ok && prev.d != d {
-						l.add(errorAt(s.PortRange, "Duplicate listen port",
-							"Port %d/%s is already used by %s service %q (%s), and both computers are in network %q. Listen ports must be unique in a network, because a service's external port on the router defaults to its listen port. Pick another port, or port = \"auto\" to have a free one picked.",
-							s.Port, proto, prev.d.c.Address(), prev.s.Name, position(prev.s.PortRange), c.Network))
-						reported[s] = true
-						break
-					}
-					if !ok {
-						listen[k] = portUse{d, s}
-					}
-				}
-				if s.Expose != ExposeInternet || s.External() == 0 {
-					continue
-				}
 				k := portKey{c.Network, s.External(), proto}
 				prev, ok := external[k]
 				if !ok {
 					external[k] = portUse{d, s}
 					continue
 				}
-				l.add(errorAt(externalRange(s), "Duplicate external port",
-					"External port %d/%s is already mapped to %s service %q (%s) in network %q; a router holds one mapping per external port. Pick another external_port.",
-					s.External(), proto, prev.d.c.Address(), prev.s.Name, position(externalRange(prev.s)), c.Network))
+				switch {
+				case c.HasKey && prev.d.c.HasKey && prev.d.c.Label == c.Label && prev.s.DeclRange == s.DeclRange:
+					l.add(errorAt(externalRange(s), "Duplicate port in for_each",
+						"Every instance of computer %q gets port %d/%s for service %q, and all are exposed to the internet from network %q, where a router maps a port to one computer. Use port = \"auto\", or a port taken from each.value.",
+						c.Label, s.External(), proto, s.Name, c.Network))
+				case s.ExternalPort == 0 && prev.s.ExternalPort == 0:
+					l.add(errorAt(s.PortRange, "Duplicate listen port",
+						"Port %d/%s is already used by %s service %q (%s), and both are exposed to the internet from network %q. A router maps an external port to one computer, and a service's external port defaults to its listen port. Pick another port, port = \"auto\" to have a free one picked, or set external_port on one of them.",
+						s.Port, proto, prev.d.c.Address(), prev.s.Name, position(prev.s.PortRange), c.Network))
+				default:
+					l.add(errorAt(externalRange(s), "Duplicate external port",
+						"External port %d/%s is already mapped to %s service %q (%s) in network %q; a router holds one mapping per external port. Pick another external_port.",
+						s.External(), proto, prev.d.c.Address(), prev.s.Name, position(externalRange(prev.s)), c.Network))
+				}
 				reported[s] = true
 				break
 			}

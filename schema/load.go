@@ -37,7 +37,8 @@ type Options struct {
 const EnvVarPrefix = "NETPLAN42_VAR_"
 
 // Load reads the configuration at path: one file, or every *.hcl file in a
-// directory except the lock file and hidden or editor backup files. It
+// directory except the lock file, var files (*.vars.hcl, and any named in
+// opts.VarFiles) and hidden or editor backup files. It
 // always returns a Config whose Dir and Files are set, so that the
 // diagnostics can be rendered; the rest is meaningful only when the
 // diagnostics have no errors.
@@ -63,10 +64,10 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 			})
 		}
 		for _, e := range entries {
-			if e.IsDir() || !isConfigFile(e.Name()) {
+			name := filepath.Join(path, e.Name())
+			if e.IsDir() || !isConfigFile(e.Name()) || isVarFile(name, opts.VarFiles) {
 				continue
 			}
-			name := filepath.Join(path, e.Name())
 			src, err := os.ReadFile(name)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{
@@ -129,10 +130,31 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 }
 
 // isConfigFile reports whether a directory entry named name is part of the
-// configuration. Like Terraform, it skips hidden files and editor leftovers.
+// configuration. Like Terraform, it skips hidden files and editor
+// leftovers; var files, NAME.vars.hcl, are read only when named, as
+// Terraform's .tfvars are.
 func isConfigFile(name string) bool {
-	return strings.HasSuffix(name, ".hcl") && name != LockFileName &&
+	return strings.HasSuffix(name, ".hcl") && !strings.HasSuffix(name, VarFileSuffix) && name != LockFileName &&
 		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "#") && !strings.HasSuffix(name, "~")
+}
+
+// VarFileSuffix ends the names of var files, which Load leaves out of a
+// configuration directory so that they can live beside it.
+const VarFileSuffix = ".vars.hcl"
+
+// isVarFile reports whether the file name is one of varFiles.
+func isVarFile(name string, varFiles []string) bool {
+	for _, v := range varFiles {
+		if a, b := filepath.Clean(v), filepath.Clean(name); a == b {
+			return true
+		}
+		if a, err := filepath.Abs(v); err == nil {
+			if b, err := filepath.Abs(name); err == nil && a == b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // LoadFiles is Load without the file system: files maps file names to their

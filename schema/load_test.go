@@ -571,6 +571,8 @@ func TestLoadDirectory(t *testing.T) {
 		"#autosave#.hcl":   `neither = = is this`,
 		"backup.hcl~":      `nor = = this`,
 		"notes.txt":        `not config`,
+		"more.vars.hcl":    `x = 1`,
+		"named-var-file":   `x = 1`,
 		"vars.hcl.example": `x`,
 	}
 	for name, src := range files {
@@ -585,6 +587,17 @@ func TestLoadDirectory(t *testing.T) {
 	if cfg.Dir != dir || len(cfg.Files) != 2 || len(cfg.Computers) != 1 {
 		t.Errorf("Dir %q, %d files, %d computers", cfg.Dir, len(cfg.Files), len(cfg.Computers))
 	}
+
+	// A var file named on the command line is not config, whatever its
+	// name, even when it sits in the config directory.
+	os.WriteFile(filepath.Join(dir, "site.hcl"), []byte("x = 2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "v.hcl"), []byte(`variable "x" {}`), 0o644)
+	cfg, diags = Load(dir, Options{VarFiles: []string{filepath.Join(dir, "site.hcl")}})
+	if len(diags) > 0 || len(cfg.Files) != 4 { // a, b, v and the var file
+		t.Errorf("var file in the directory: %d files, %v", len(cfg.Files), diags)
+	}
+	os.Remove(filepath.Join(dir, "site.hcl"))
+	os.Remove(filepath.Join(dir, "v.hcl"))
 
 	// One file: the directory is the file's.
 	cfg, diags = Load(filepath.Join(dir, "a.hcl"), Options{})

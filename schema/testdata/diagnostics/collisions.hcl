@@ -49,6 +49,18 @@ computer "laptop" {
   }
 }
 
+computer "desk" {
+  for_each = toset(["alice", "bob"])
+  network  = "home"
+  service "vnc" {
+    port = 5900 # lan only: every desk may use the same port
+  }
+  service "crashplan" {
+    port   = 4300 # on the router: alice and bob collide
+    expose = "internet"
+  }
+}
+
 computer "office-pc" {
   network = "office"
   service "crashplan" {
