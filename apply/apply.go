@@ -178,7 +178,7 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 	if g.HasEpoch {
 		a.state.Router.Epoch, a.state.Router.EpochAt = g.Epoch, now
 	}
-	detail := fmt.Sprintf("%s, lease %s", g.Mapping, leaseText(g.Mapping.LeaseSeconds))
+	detail := fmt.Sprintf("%s, lease %s", g.Mapping, planner.LeaseText(g.Mapping.LeaseSeconds))
 	if g.Mapping.ExternalPort != want.ExternalPort {
 		detail += fmt.Sprintf("; the router gave external port %d instead of %d", g.Mapping.ExternalPort, want.ExternalPort)
 	}
@@ -288,11 +288,4 @@ func (a *applier) adoptsRules(managed []planner.Managed) bool {
 		}
 	}
 	return false
-}
-
-func leaseText(s uint32) string {
-	if s == 0 {
-		return "permanent"
-	}
-	return (time.Duration(s) * time.Second).String()
 }

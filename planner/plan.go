@@ -151,6 +151,7 @@ type RouterSummary struct {
 	Detail          string     `json:"detail,omitempty"`
 	ExternalAddress netip.Addr `json:"external_address,omitzero"`
 	InternalAddress netip.Addr `json:"internal_address,omitzero"`
+	Notes           []string   `json:"notes,omitempty"`
 }
 
 // FirewallSummary tells which firewall backend the plan was made against.

@@ -39,6 +39,7 @@ func Compute(in Input) *Plan {
 			Detail:          in.Observed.Router.Detail,
 			ExternalAddress: in.Observed.Router.ExternalAddress,
 			InternalAddress: in.Observed.Router.InternalAddress,
+			Notes:           in.Observed.Router.Notes,
 		},
 		Firewall: FirewallSummary{Backend: in.Observed.Firewall.Backend},
 	}
@@ -128,13 +129,17 @@ func (pl *planning) routerNotes() {
 	if !pl.Observed.Refreshed {
 		return
 	}
-	for _, n := range v.Notes {
-		pl.warn("router: "+n, "")
+	if v.Protocol != ViaUPnP && v.Protocol != ViaNATPMP {
+		return
 	}
-	if v.Protocol == ViaUPnP || v.Protocol == ViaNATPMP {
-		if class, why := Classify(v.ExternalAddress); class != Public && class != Unknown {
-			pl.diag(Diagnostic{Severity: Warning, Summary: fmt.Sprintf("mappings cannot be reached from the internet (%s external address)", class), Detail: why})
-		}
+	switch class, why := Classify(v.ExternalAddress); class {
+	case Public:
+	case Unknown:
+		pl.diag(Diagnostic{Severity: Warning,
+			Summary: "the router reports no usable external address: mappings may not be reachable from the internet",
+			Detail:  "routers do this when their WAN side has no public address: behind carrier-grade NAT (100.64.0.0/10) or another router (double NAT), or not connected. Forward the port on the upstream router too, or ask the provider for a public IPv4 address"})
+	default:
+		pl.diag(Diagnostic{Severity: Warning, Summary: fmt.Sprintf("mappings cannot be reached from the internet (%s external address)", class), Detail: why})
 	}
 }
 
@@ -390,7 +395,7 @@ func (pl *planning) wanted(want []Change, address string) bool {
 
 func (pl *planning) removedReason() string {
 	if pl.Destroy {
-		return "destroy"
+		return "netplan42 destroy"
 	}
 	return "no longer in the config"
 }
@@ -464,8 +469,7 @@ func (pl *planning) desiredRules() []Change {
 			}
 		}
 		for _, proto := range s.Protocols() {
-			r := Rule{Protocol: Protocol(proto), Port: s.Port, Sources: slices.Clone(sources), Comment: Tag(pl.Computer.Tag(), s.Name)}
-			sortPrefixes(r.Sources)
+			r := Rule{Protocol: Protocol(proto), Port: s.Port, Sources: masked(sources), Comment: Tag(pl.Computer.Tag(), s.Name)}
 			out = append(out, Change{Address: Address(KindRule, s.Name, r.Protocol), Kind: KindRule, After: ruleObj(r)})
 		}
 	}
@@ -564,6 +568,20 @@ func (pl *planning) rules() {
 	}
 }
 
+// masked returns sources as firewalls store them: host bits cleared,
+// sorted, without duplicates; nil stays nil (not yet known).
+func masked(sources []netip.Prefix) []netip.Prefix {
+	if sources == nil {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(sources))
+	for _, p := range sources {
+		out = append(out, p.Masked())
+	}
+	sortPrefixes(out)
+	return slices.Compact(out)
+}
+
 func ruleDiff(before, after Rule) string {
 	switch {
 	case before.Port != after.Port:
@@ -608,3 +626,12 @@ func human(d time.Duration) string {
 }
 
 func secs(n uint32) time.Duration { return time.Duration(n) * time.Second }
+
+// LeaseText formats a lease in seconds for people: "2h", "1h30m",
+// "permanent".
+func LeaseText(s uint32) string {
+	if s == 0 {
+		return "permanent"
+	}
+	return human(secs(s))
+}

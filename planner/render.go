@@ -87,6 +87,9 @@ func (p *printer) context(plan *Plan) {
 		}
 		p.f("            external address %s, this computer %s\n", ext, addrOr(r.InternalAddress, "unknown"))
 	}
+	for _, n := range plan.Router.Notes {
+		p.f("            note: %s\n", n)
+	}
 	p.f("  firewall: %s\n\n", orDash(plan.Firewall.Backend, "not refreshed (planned from state)"))
 }
 
