@@ -44,11 +44,13 @@ func ServeChild(children map[string]ChildFunc) {
 }
 
 // Children returns the lab's own child functions, for ChildMain or
-// ServeChild: "lab-listen" and "lab-dial", used by ProveForward.
+// ServeChild: "lab-listen" and "lab-dial", used by ProveForward, and
+// "lab-rogue-ssdp" (RogueSSDP).
 func Children() map[string]ChildFunc {
 	return map[string]ChildFunc{
-		"lab-listen": func(ctx context.Context, args []string) error { return ListenOnce(ctx, args, os.Stdout) },
-		"lab-dial":   func(ctx context.Context, args []string) error { return DialOnce(ctx, args, os.Stdout) },
+		"lab-listen":     func(ctx context.Context, args []string) error { return ListenOnce(ctx, args, os.Stdout) },
+		"lab-dial":       func(ctx context.Context, args []string) error { return DialOnce(ctx, args, os.Stdout) },
+		"lab-rogue-ssdp": RogueSSDP,
 	}
 }
 

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,9 +20,8 @@ import (
 func TestMain(m *testing.M) {
 	children := lab.Children()
 	maps.Copy(children, map[string]lab.ChildFunc{
-		"router-do":  childDo,
-		"bulk-add":   childBulkAdd,
-		"rogue-ssdp": childRogue,
+		"router-do": childDo,
+		"bulk-add":  childBulkAdd,
 	})
 	lab.ChildMain(m, children)
 }
@@ -127,53 +123,6 @@ func childBulkAdd(ctx context.Context, args []string) error {
 
 // childRogue answers every M-SEARCH it hears with a LOCATION on its own
 // address for args[0] seconds, serves HTTP there and counts requests.
-func childRogue(ctx context.Context, args []string) error {
-	secs, _ := strconv.Atoi(args[0])
-	self := args[1]
-	var httpHits, searches atomic.Int64
-	ln, err := net.Listen("tcp4", self+":8080")
-	if err != nil {
-		return err
-	}
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpHits.Add(1)
-		w.Write([]byte("<root/>"))
-	}))
-	group := &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 1900}
-	ifi, _ := net.InterfaceByName("eth0")
-	conn, err := net.ListenMulticastUDP("udp4", ifi, group)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(time.Duration(secs) * time.Second))
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := conn.ReadFromUDP(buf)
-		if err != nil {
-			break
-		}
-		msg := string(buf[:n])
-		if !strings.HasPrefix(msg, "M-SEARCH") {
-			continue
-		}
-		searches.Add(1)
-		st := regexp.MustCompile(`(?i)\r\nST: *([^\r]*)`).FindStringSubmatch(msg)
-		if st == nil {
-			continue
-		}
-		reply := "HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: " + st[1] + "\r\nUSN: uuid:rogue::" + st[1] +
-			"\r\nEXT:\r\nLOCATION: http://" + self + ":8080/rootDesc.xml\r\nBOOTID.UPNP.ORG: 1\r\n\r\n"
-		out, err := net.DialUDP("udp4", nil, from)
-		if err == nil {
-			out.Write([]byte(reply))
-			out.Close()
-		}
-	}
-	fmt.Printf("msearch=%d http=%d\n", searches.Load(), httpHits.Load())
-	return nil
-}
-
 // upnpcList returns the mapping lines of `upnpc -l` run in host i, with
 // the remaining lease (the last field, which counts down) cut off.
 func upnpcList(t *testing.T, l *lab.Lab, i int) []string {
@@ -390,7 +339,7 @@ func TestLabRogueSSDP(t *testing.T) {
 	}
 	rogue := make(chan res, 1)
 	go func() {
-		out, err := l.Host(2).Child(context.Background(), "rogue-ssdp", "3", l.HostAddr(2).String())
+		out, err := l.Host(2).Child(context.Background(), "lab-rogue-ssdp", "3", l.HostAddr(2).String())
 		rogue <- res{out, err}
 	}()
 	time.Sleep(500 * time.Millisecond) // let the rogue join the group

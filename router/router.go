@@ -274,14 +274,11 @@ func (r *Router) natpmpAdd(ctx context.Context, m planner.Mapping) (planner.Gran
 }
 
 // externalNote says what is odd about an external address, or "".
+// externalNote states a missing external address as a fact; the planner
+// judges what an address means for reachability (planner.Classify).
 func externalNote(a netip.Addr) string {
-	switch {
-	case !a.IsValid() || a.IsUnspecified():
-		return "router reports no external address: it may have no public address (behind CGNAT or another router); mappings would not be reachable from the internet"
-	case cgnat.Contains(a):
-		return fmt.Sprintf("external address %s is in the carrier-grade NAT range 100.64.0.0/10: mappings will not be reachable from the internet", a)
-	case a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast():
-		return fmt.Sprintf("external address %s is private: this router is behind another router (double NAT)", a)
+	if !a.IsValid() || a.IsUnspecified() {
+		return "router reports no external address"
 	}
 	return ""
 }
