@@ -79,9 +79,14 @@ type want struct {
 // With readonly, the lock must not change: each change it would need is
 // an error, services without an assignment keep Port 0, and the old lock
 // is returned. Allocate is pure; the caller reads and writes the lock.
+// It adds the lock file to cfg.Files, for rendering its diagnostics.
 func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.Diagnostics) {
 	if lock == nil {
 		lock = &Lock{}
+	}
+	// Diagnostics may point into the lock file; rendering needs it.
+	if lock.File != nil && lock.Filename != "" && cfg.Files != nil {
+		cfg.Files[lock.Filename] = lock.File
 	}
 	var diags hcl.Diagnostics
 	var changes []LockChange

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -208,34 +207,12 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 			names = append(names, name)
 		}
 	}
-	// Parsing is most of the time a large fleet takes to load; files
-	// parse independently, so they parse in parallel.
-	parsed := make([]*hcl.File, len(names))
-	parseDiags := make([]hcl.Diagnostics, len(names))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(len(names), runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := range next {
-				parsed[i], parseDiags[i] = hclsyntax.ParseConfig(files[names[i]], names[i], hcl.InitialPos)
-			}
-		})
-	}
-	for i := range names {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
+	parsed, pieces, parseDiags := parseFiles(files, names)
 	var bodies []hcl.Body
 	for i, name := range names {
-		f := parsed[i]
-		if f == nil {
-			f = &hcl.File{Body: hcl.EmptyBody(), Bytes: files[name]}
-		}
-		l.cfg.Files[name] = f
+		l.cfg.Files[name] = parsed[i]
 		l.add(parseDiags[i]...)
-		bodies = append(bodies, f.Body)
+		bodies = append(bodies, pieces[i]...)
 	}
 	// A syntax error leaves a partial body whose decoding would only report
 	// follow-on mistakes; the syntax errors are the ones worth reading.
@@ -283,6 +260,7 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 	}
 
 	labels := map[string]hcl.Range{}
+	var unique []*hcl.Block
 	for _, b := range computers {
 		if !l.checkName(b, "computer") {
 			continue
@@ -294,8 +272,9 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 			continue
 		}
 		labels[b.Labels[0]] = b.DefRange
-		l.computers(b, ctx)
+		unique = append(unique, b)
 	}
+	l.decodeComputers(unique, ctx)
 
 	l.check()
 
@@ -304,6 +283,34 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 		l.cfg.Computers[i] = d.c
 	}
 	slices.SortFunc(l.cfg.Computers, func(a, b *Computer) int { return strings.Compare(a.Address(), b.Address()) })
+}
+
+// decodeComputers decodes computer blocks in parallel: blocks depend on
+// nothing but the evaluation context, which is only read, and a large fleet
+// has thousands. Each block decodes into a loader of its own, merged in
+// block order, so results do not depend on scheduling.
+func (l *loader) decodeComputers(blocks []*hcl.Block, ctx *hcl.EvalContext) {
+	subs := make([]*loader, len(blocks))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(len(blocks), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				sub := &loader{cfg: l.cfg, varNames: l.varNames, localNames: l.localNames}
+				sub.computers(blocks[i], ctx)
+				subs[i] = sub
+			}
+		})
+	}
+	for i := range blocks {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, sub := range subs {
+		l.comps = append(l.comps, sub.comps...)
+		l.add(sub.diags...)
+	}
 }
 
 // checkName reports whether the label of block b, a kind, is a usable name,
