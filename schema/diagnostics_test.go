@@ -2,24 +2,23 @@ package schema
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/netplan42/netplan42/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // goldenWidth wraps rendered diagnostics as a narrow terminal would.
 const goldenWidth = 78
 
 // TestDiagnosticsGolden loads each testdata/diagnostics/NAME.hcl and
-// compares the rendered diagnostics with NAME.golden. When the config loads
-// cleanly, Allocate runs too, against NAME.lock.hcl if there is one, and
-// read-only when NAME starts with "readonly".
+// compares the rendered diagnostics with NAME.golden, which go test
+// ./schema -update rewrites. When the config loads cleanly, Allocate runs
+// too, against NAME.lock.hcl if there is one, and read-only when NAME
+// starts with "readonly".
 func TestDiagnosticsGolden(t *testing.T) {
 	inputs, err := filepath.Glob("testdata/diagnostics/*.hcl")
 	if err != nil {
@@ -32,7 +31,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(in), ".hcl")
 		t.Run(name, func(t *testing.T) {
 			got := renderDiagnostics(t, in)
-			checkGolden(t, strings.TrimSuffix(in, ".hcl")+".golden", got)
+			golden.Check(t, strings.TrimSuffix(in, ".hcl")+".golden", got)
 		})
 	}
 }
@@ -68,24 +67,6 @@ func renderDiagnostics(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, golden string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./schema -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test ./schema -update to accept):\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
 }
 
 // countErrors returns how many error diagnostics diags holds.
