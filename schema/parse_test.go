@@ -24,12 +24,14 @@ func TestPieces(t *testing.T) {
 	flushLeft := strings.Replace(string(base), "computer \"pc00500\" {", "locals {\n  flush = {\na = 1\n}\nb = 2\n}\n\ncomputer \"pc00500\" {", 1)
 	syntax := strings.Replace(string(base), `computer "pc00600" {`, `computer "pc00600" {{`, 1)
 	flushLeftBad := flushLeft + "\nnetwork \"net007\" {}\n"
+	heredoc := strings.Replace(string(base), "computer \"pc00400\" {", "locals {\n  text = <<EOT\n}\ncomputer \"fake\" {\nEOT\n}\n\ncomputer \"pc00400\" {", 1)
 
 	for name, src := range map[string]string{
 		"clean":          string(base),
 		"mistakes":       mistakes,
 		"flush-left":     flushLeft,
 		"flush-left-bad": flushLeftBad,
+		"heredoc":        heredoc,
 		"syntax":         syntax,
 	} {
 		t.Run(name, func(t *testing.T) {
