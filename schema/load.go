@@ -48,19 +48,11 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	info, err := os.Stat(path)
 	switch {
 	case err != nil:
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read configuration",
-			Detail:   err.Error() + ".",
-		})
+		diags = append(diags, ioError("Cannot read configuration", err))
 	case info.IsDir():
 		entries, err := os.ReadDir(path)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read configuration",
-				Detail:   err.Error() + ".",
-			})
+			diags = append(diags, ioError("Cannot read configuration", err))
 		}
 		for _, e := range entries {
 			name := filepath.Join(path, e.Name())
@@ -69,11 +61,7 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 			}
 			src, err := os.ReadFile(name)
 			if err != nil {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Cannot read configuration file",
-					Detail:   err.Error() + ".",
-				})
+				diags = append(diags, ioError("Cannot read configuration file", err))
 				continue
 			}
 			files[name] = src
@@ -89,11 +77,7 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 		dir = filepath.Dir(path)
 		src, err := os.ReadFile(path)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read configuration file",
-				Detail:   err.Error() + ".",
-			})
+			diags = append(diags, ioError("Cannot read configuration file", err))
 		} else {
 			files[path] = src
 		}
@@ -108,11 +92,7 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 		if _, ok := data[name]; !ok {
 			src, err := os.ReadFile(name)
 			if err != nil {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Cannot read var file",
-					Detail:   err.Error() + ".",
-				})
+				diags = append(diags, ioError("Cannot read var file", err))
 				continue
 			}
 			data[name] = src
@@ -126,6 +106,11 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	}
 	cfg, more := LoadFiles(files, dir, opts)
 	return cfg, append(diags, more...)
+}
+
+// ioError reports a file that could not be read; err names the file.
+func ioError(summary string, err error) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: err.Error() + "."}
 }
 
 // isConfigFile reports whether a directory entry named name is part of the
