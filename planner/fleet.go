@@ -135,8 +135,8 @@ func RenderFleet(w io.Writer, v *FleetView, opts RenderOptions) error {
 			p.f("\n")
 		}
 	}
-	p.f("Fleet: %d networks, %d computers, %d services, %d router mappings, %d firewall rules.\n",
-		len(v.Networks), computers, services, mappings, rules)
+	p.f("Fleet: %s, %s, %s, %s, %s.\n", count(len(v.Networks), "network"), count(computers, "computer"),
+		count(services, "service"), count(mappings, "router mapping"), count(rules, "firewall rule"))
 	return p.err
 }
 
@@ -145,4 +145,11 @@ func RenderFleetJSON(w io.Writer, v *FleetView) error {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
 	return e.Encode(v)
+}
+
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/netplan42/netplan42/firewall"
+	"github.com/netplan42/netplan42/planner"
+	"github.com/netplan42/netplan42/router"
+	"github.com/netplan42/netplan42/schema"
+	"github.com/netplan42/netplan42/state"
+)
+
+// routerDriver is what the CLI needs of a router: router.Router.
+type routerDriver interface {
+	Observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error)
+	Add(ctx context.Context, m planner.Mapping) (planner.Grant, error)
+	Delete(ctx context.Context, m planner.Mapping) error
+	Protocol() string
+}
+
+// firewallDriver is what the CLI needs of a host firewall: firewall.Firewall.
+type firewallDriver interface {
+	Observe(ctx context.Context) (planner.FirewallView, error)
+	Sync(ctx context.Context, rules []planner.Rule) error
+	Backend() string
+}
+
+var (
+	_ routerDriver   = (*router.Router)(nil)
+	_ firewallDriver = (*firewall.Firewall)(nil)
+)
+
+type drivers struct {
+	router   routerDriver
+	firewall firewallDriver
+}
+
+func (d *drivers) localPrefixes() []netip.Prefix {
+	p, err := firewall.LocalPrefixes()
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// driverConfig is what building the drivers takes; a saved plan carries it.
+func driverConfig(c *schema.Computer, n *schema.Network, configDir string) state.Drivers {
+	return state.Drivers{
+		Protocols:    n.Router.Protocols,
+		Gateway:      n.Router.Gateway,
+		LeaseSeconds: uint32(n.Router.Lease / time.Second),
+		Firewall:     c.Firewall,
+		ConfigDir:    configDir,
+	}
+}
+
+// openDrivers discovers the router and opens the firewall backend. It is
+// the only place real drivers are made.
+func openDrivers(ctx context.Context, dc state.Drivers) (*drivers, error) {
+	r, err := router.Open(ctx, router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway})
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	f, err := firewall.Open(ctx, firewall.Config{Backend: dc.Firewall})
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %w", err)
+	}
+	return &drivers{router: r, firewall: f}, nil
+}
+
+func addrOr(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	return a.String()
+}

@@ -1,0 +1,371 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netplan42/netplan42/apply"
+	"github.com/netplan42/netplan42/planner"
+	"github.com/netplan42/netplan42/schema"
+	"github.com/netplan42/netplan42/state"
+)
+
+type planFlags struct {
+	configFlags
+	targetFlags
+	out              string
+	json             bool
+	detailedExitcode bool
+	refresh          bool
+	all              bool
+}
+
+func newPlan(stdio IO) *cobra.Command {
+	f := &planFlags{}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what apply would change on this computer",
+		Long: `Plan reads the config, discovers what the router and the host firewall hold,
+and shows what apply would change for this computer: mappings and rules to
+create, update, renew or destroy, with a reason for each. It changes nothing
+but the lock file, where it records ports handed out for port = "auto".
+
+With --all it shows the whole fleet offline instead: every computer's ports,
+mappings and rules, without discovery (for review in CI).`,
+		Example: `  netplan42 plan --config examples/crashplan-home --computer nas
+  netplan42 plan --out nas.plan && netplan42 apply nas.plan
+  netplan42 plan --detailed-exitcode   # exit 2 when changes are pending
+  netplan42 plan --all --config fleet/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd.Context(), stdio, f) },
+	}
+	f.configFlags.register(cmd)
+	f.targetFlags.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.out, "out", "", "save the plan to FILE, for apply FILE")
+	fl.BoolVar(&f.json, "json", false, "print the plan as JSON (format_version "+planner.FormatVersion+")")
+	fl.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 when nothing changes, 2 when changes are pending, 1 on error")
+	fl.BoolVar(&f.refresh, "refresh", true, "discover the router and firewall; --refresh=false plans from state alone")
+	fl.BoolVar(&f.all, "all", false, "offline view of every computer in the config; no discovery")
+	return cmd
+}
+
+// planned is a plan with everything needed to apply it.
+type planned struct {
+	t        *target
+	d        *drivers
+	dc       state.Drivers
+	observed planner.Observed
+	plan     *planner.Plan
+}
+
+func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, op string, destroy, refresh bool) (*planned, error) {
+	cfg, _, err := loadConfig(stdio, cf, true)
+	if err != nil {
+		return nil, err
+	}
+	t, err := openTarget(ctx, cfg, tf, op, op != "plan")
+	if err != nil {
+		return nil, err
+	}
+	p := &planned{t: t, dc: driverConfig(t.computer, t.network, cfg.Dir)}
+	if refresh || op != "plan" {
+		// apply --refresh=false skips looking, not acting.
+		if p.d, err = openDrivers(ctx, p.dc); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
+	if refresh {
+		if p.observed, err = observe(ctx, p.d, wantKeys(t.computer, t.prior())); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
+	p.plan = planner.Compute(planner.Input{
+		Computer: t.computer, Network: t.network, Observed: p.observed,
+		Prior: t.prior(), Now: nowFunc(), Destroy: destroy,
+	})
+	return p, nil
+}
+
+func runPlan(ctx context.Context, stdio IO, f *planFlags) error {
+	if f.all {
+		if f.out != "" || f.computer != "" || !f.refresh {
+			return errors.New("--all is an offline view of the whole fleet: it takes no --out, --computer or --refresh")
+		}
+		return runPlanAll(stdio, f)
+	}
+	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, "plan", false, f.refresh)
+	if err != nil {
+		return err
+	}
+	defer p.t.close()
+	if err := printPlan(stdio.Out, p.plan, f.json, useColor(stdio.Out, f.noColor)); err != nil {
+		return err
+	}
+	if p.plan.HasErrors() {
+		return exitCode(ExitError)
+	}
+	if f.out != "" {
+		pf := &state.PlanFile{NetplanVersion: Version, CreatedAt: nowFunc(), Plan: *p.plan, Observed: p.observed, Drivers: p.dc}
+		if p.t.st != nil {
+			pf.Lineage, pf.Serial = p.t.st.Lineage, p.t.st.Serial
+		}
+		if err := state.WritePlanFile(f.out, pf); err != nil {
+			return err
+		}
+		if !f.json {
+			fmt.Fprintf(stdio.Out, "\nSaved the plan to %s. To carry out exactly these actions, run:\n  netplan42 apply %s\n", f.out, f.out)
+		}
+	}
+	if f.detailedExitcode && p.plan.HasChanges() {
+		return exitCode(ExitChanges)
+	}
+	return nil
+}
+
+func runPlanAll(stdio IO, f *planFlags) error {
+	cfg, _, err := loadConfig(stdio, &f.configFlags, true)
+	if err != nil {
+		return err
+	}
+	fleet := planner.Fleet(cfg)
+	if f.json {
+		return planner.RenderFleetJSON(stdio.Out, fleet)
+	}
+	return planner.RenderFleet(stdio.Out, fleet, planner.RenderOptions{Color: useColor(stdio.Out, f.noColor)})
+}
+
+type applyFlags struct {
+	configFlags
+	targetFlags
+	autoApprove bool
+	refresh     bool
+}
+
+func newApply(stdio IO, destroy bool) *cobra.Command {
+	f := &applyFlags{}
+	cmd := &cobra.Command{
+		Use:   "apply [PLANFILE]",
+		Short: "Make the router and the firewall match the config",
+		Long: `Apply plans (as plan does), shows the plan, asks for "yes", and carries it out:
+router mappings are created, renewed or removed and firewall rules synced,
+touching nothing netplan42 does not own. State is saved after every change.
+
+Given a PLANFILE from plan --out, apply carries out exactly that plan, and
+refuses if the router, the firewall or the state changed since, saying what.`,
+		Example: `  netplan42 apply --computer nas
+  netplan42 apply --auto-approve
+  netplan42 apply nas.plan`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return runApplySaved(cmd.Context(), stdio, f, args[0])
+			}
+			return runApply(cmd.Context(), stdio, f, destroy)
+		},
+	}
+	if destroy {
+		cmd.Use = "destroy"
+		cmd.Short = "Remove every mapping and rule netplan42 made for this computer"
+		cmd.Long = `Destroy removes what state says netplan42 made on this computer (and mappings
+carrying this computer's tag): router mappings and firewall rules, with our
+chain, table or anchor and the jump into it. Nothing else is touched.`
+		cmd.Example = "  netplan42 destroy --computer nas"
+		cmd.Args = cobra.NoArgs
+	}
+	f.configFlags.register(cmd)
+	f.targetFlags.register(cmd)
+	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, `do not ask for "yes"`)
+	cmd.Flags().BoolVar(&f.refresh, "refresh", true, "discover the router and firewall first (--refresh=false: act on state alone)")
+	return cmd
+}
+
+func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error {
+	op := "apply"
+	if destroy {
+		op = "destroy"
+	}
+	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, op, destroy, f.refresh)
+	if err != nil {
+		return err
+	}
+	defer p.t.close()
+	color := useColor(stdio.Out, f.noColor)
+	if err := printPlan(stdio.Out, p.plan, false, color); err != nil {
+		return err
+	}
+	if p.plan.HasErrors() {
+		return exitCode(ExitError)
+	}
+	if !p.plan.HasChanges() && !adopts(p.plan, p.t.prior()) {
+		return nil
+	}
+	if p.plan.HasChanges() && !f.autoApprove {
+		ok, err := confirm(stdio, op)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintf(stdio.Out, "\n%s cancelled.\n", capitalize(op))
+			return exitCode(ExitError)
+		}
+	}
+	fmt.Fprintln(stdio.Out)
+	return execute(ctx, stdio, p, color)
+}
+
+// adopts reports whether the plan records in state resources found with
+// our tag, which needs a state write even without changes.
+func adopts(p *planner.Plan, prior planner.Prior) bool {
+	for _, c := range p.Changes {
+		if _, ok := prior.Lookup(c.Address); !ok && c.Action == planner.NoOp {
+			return true
+		}
+	}
+	return false
+}
+
+func confirm(stdio IO, op string) (bool, error) {
+	fmt.Fprintf(stdio.Out, "\nDo you want to perform these actions?\n  netplan42 will %s as described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", op)
+	line, err := bufio.NewReader(stdio.In).ReadString('\n')
+	if err != nil && line == "" {
+		return false, fmt.Errorf("reading the answer: %v (use --auto-approve when there is no terminal)", err)
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
+	st := p.t.st
+	if st == nil {
+		st = state.New(p.t.computer.Address())
+	}
+	prior := st.Prior
+	prior.Router = memo(p.observed, prior.Router)
+	d := apply.Drivers{}
+	if p.d != nil {
+		if p.d.router.Protocol() == planner.ViaUPnP || p.d.router.Protocol() == planner.ViaNATPMP {
+			d.Mapper, d.Via = p.d.router, p.d.router.Protocol()
+		}
+		d.Rules = p.d.firewall
+	}
+	_, res, err := apply.Apply(ctx, p.plan, prior, d, &state.Journal{W: p.t.store, S: st}, apply.Options{Now: nowFunc, Progress: stdio.Out})
+	if err != nil {
+		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", paint(stdio.Out, colorRed+colorBold, "Apply incomplete!"), res)
+		return fmt.Errorf("%w\n\nState holds everything that was done; run plan to see what is left.", err)
+	}
+	done := "Apply complete!"
+	if p.plan.Destroy {
+		done = "Destroy complete!"
+	}
+	fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", paintIf(color, colorGreen+colorBold, done), res)
+	if len(p.plan.Manual) > 0 {
+		fmt.Fprintf(stdio.Out, "The router still needs %s set up by hand (see above).\n", plural(len(p.plan.Manual), "port forward"))
+	}
+	return nil
+}
+
+func paintIf(color bool, code, s string) string {
+	if !color {
+		return s
+	}
+	return code + s + colorReset
+}
+
+func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) error {
+	pf, err := state.ReadPlanFile(path)
+	if err != nil {
+		return err
+	}
+	comp, err := computerFromAddress(pf.Plan.Computer)
+	if err != nil {
+		return fmt.Errorf("plan file %s: %w", path, err)
+	}
+	t := &target{computer: comp}
+	if err := t.open(ctx, &f.targetFlags, "apply", true); err != nil {
+		return err
+	}
+	defer t.close()
+	if err := pf.CheckState(t.st); err != nil {
+		return err
+	}
+	p := &planned{t: t, dc: pf.Drivers, plan: &pf.Plan, observed: pf.Observed}
+	if pf.Observed.Refreshed {
+		if p.d, err = openDrivers(ctx, pf.Drivers); err != nil {
+			return err
+		}
+		now, err := observe(ctx, p.d, savedWantKeys(&pf.Plan, t.prior()))
+		if err != nil {
+			return err
+		}
+		if state.Fingerprint(now) != state.Fingerprint(pf.Observed) {
+			var b strings.Builder
+			for _, c := range state.DescribeChanges(pf.Observed, now) {
+				fmt.Fprintf(&b, "\n  - %s", c)
+			}
+			return fmt.Errorf("the plan in %s is stale: the world changed since it was made:%s\nRun plan again and review the new plan", path, b.String())
+		}
+		p.observed = now
+	} else {
+		fmt.Fprintf(stdio.Err, "Warning: %s was planned with --refresh=false; it is applied without checking the router and firewall first.\n", path)
+		if p.d, err = openDrivers(ctx, pf.Drivers); err != nil {
+			return err
+		}
+	}
+	color := useColor(stdio.Out, f.noColor)
+	if err := printPlan(stdio.Out, p.plan, false, color); err != nil {
+		return err
+	}
+	if !p.plan.HasChanges() && !adopts(p.plan, t.prior()) {
+		return nil
+	}
+	fmt.Fprintln(stdio.Out)
+	return execute(ctx, stdio, p, color)
+}
+
+func savedWantKeys(p *planner.Plan, prior planner.Prior) []planner.MappingKey {
+	var keys []planner.MappingKey
+	seen := map[planner.MappingKey]bool{}
+	for _, c := range p.Changes {
+		for _, o := range []*planner.Object{c.Before, c.After} {
+			if o != nil && o.Mapping != nil && !seen[o.Mapping.Key()] {
+				seen[o.Mapping.Key()] = true
+				keys = append(keys, o.Mapping.Key())
+			}
+		}
+	}
+	for _, r := range prior.Resources {
+		if r.Mapping != nil && !seen[r.Mapping.Key()] {
+			seen[r.Mapping.Key()] = true
+			keys = append(keys, r.Mapping.Key())
+		}
+	}
+	return keys
+}
+
+// computerFromAddress rebuilds enough of a computer from its address
+// (computer.nas, computer.desk["alice"]) to find its state.
+func computerFromAddress(addr string) (*schema.Computer, error) {
+	name, ok := strings.CutPrefix(addr, "computer.")
+	if !ok || name == "" {
+		return nil, fmt.Errorf("%q is not a computer address", addr)
+	}
+	label, key, hasKey := strings.Cut(name, "[")
+	c := &schema.Computer{Label: label}
+	if hasKey {
+		k, err := unquoteKey(strings.TrimSuffix(key, "]"))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a computer address: %w", addr, err)
+		}
+		c.Key, c.HasKey = k, true
+	}
+	return c, nil
+}

@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/netplan42/netplan42/planner"
+	"github.com/netplan42/netplan42/schema"
+	"github.com/netplan42/netplan42/state"
+)
+
+// configFlags are the flags of every command that reads the config.
+type configFlags struct {
+	config   string
+	vars     []string
+	varFiles []string
+	lockfile string
+	noColor  bool
+}
+
+func (f *configFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", envOr("NETPLAN42_CONFIG", "."), "config file, or directory of *.hcl files (env NETPLAN42_CONFIG)")
+	fl.StringArrayVar(&f.vars, "var", nil, "set a variable: --var 'name=value' (repeatable; wins over --var-file and NETPLAN42_VAR_name)")
+	fl.StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
+	fl.StringVar(&f.lockfile, "lockfile", "update", `"update": record new port assignments in netplan42.lock.hcl; "readonly": refuse to change it (fleet rollouts from a reviewed commit)`)
+	fl.BoolVar(&f.noColor, "no-color", false, "no colour in output (also NO_COLOR=1)")
+}
+
+// targetFlags pick the computer and its state.
+type targetFlags struct {
+	computer    string
+	statePath   string
+	lockTimeout time.Duration
+}
+
+func (f *targetFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
+	fl.StringVar(&f.statePath, "state", "", "state file (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock instead of failing at once")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// loadConfig reads the config, prints its diagnostics, and allocates auto
+// ports. With write it records new assignments in the lock file and says so;
+// without, it only counts them. It fails with reported when the config has
+// errors.
+func loadConfig(stdio IO, f *configFlags, write bool) (*schema.Config, int, error) {
+	if f.lockfile != "update" && f.lockfile != "readonly" {
+		return nil, 0, fmt.Errorf(`--lockfile=%s: want "update" or "readonly"`, f.lockfile)
+	}
+	// The lock file does not depend on the config: read it meanwhile (a
+	// large fleet's lock takes a fifth of plan --all).
+	type lockRead struct {
+		lock  *schema.Lock
+		diags hcl.Diagnostics
+	}
+	lockc := make(chan lockRead, 1)
+	go func() {
+		var r lockRead
+		r.lock, r.diags = schema.ReadLock(configDir(f.config))
+		lockc <- r
+	}()
+	cfg, diags := schema.Load(f.config, schema.Options{Vars: f.vars, VarFiles: f.varFiles, Env: os.Environ()})
+	lr := <-lockc
+	pending := 0
+	if cfg != nil && !diags.HasErrors() {
+		lock, ldiags := lr.lock, lr.diags
+		if lock != nil && lock.File != nil {
+			cfg.Files[lock.Filename] = lock.File // for snippets in lock file errors
+		}
+		if !ldiags.HasErrors() {
+			next, changes, adiags := schema.Allocate(cfg, lock, f.lockfile == "readonly")
+			diags = append(diags, adiags...)
+			pending = len(changes)
+			if write && !adiags.HasErrors() && len(changes) > 0 {
+				if err := schema.WriteLock(cfg.Dir, next); err != nil {
+					return nil, 0, fmt.Errorf("writing the lock file: %w", err)
+				}
+				for _, c := range changes {
+					fmt.Fprintf(stdio.Err, "%s: %s\n", schema.LockFileName, c)
+				}
+				pending = 0
+			}
+		}
+	}
+	if len(diags) > 0 {
+		var files map[string]*hcl.File
+		if cfg != nil {
+			files = cfg.Files
+		}
+		schema.WriteDiagnostics(stdio.Err, files, diags, useColor(stdio.Err, f.noColor), termWidth(stdio.Err))
+	}
+	if diags.HasErrors() || cfg == nil {
+		return nil, 0, reported
+	}
+	return cfg, pending, nil
+}
+
+// configDir is the directory of a config path: the lock file lives there.
+func configDir(path string) string {
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		return filepath.Dir(path)
+	}
+	return path
+}
+
+// pickComputer finds the computer this machine is: by --computer, or by
+// matching the machine's hostname.
+func pickComputer(cfg *schema.Config, name string) (*schema.Computer, error) {
+	names := func() string {
+		var n []string
+		for _, c := range cfg.Computers {
+			n = append(n, c.Name())
+		}
+		sort.Strings(n)
+		return strings.Join(n, ", ")
+	}
+	if len(cfg.Computers) == 0 {
+		return nil, errors.New("the config declares no computer")
+	}
+	if name != "" {
+		if c := cfg.Computer(name); c != nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("no computer %q in the config (computers: %s)", name, names())
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("reading this machine's hostname: %w; pass --computer", err)
+	}
+	short := strings.ToLower(strings.SplitN(host, ".", 2)[0])
+	var match []*schema.Computer
+	for _, c := range cfg.Computers {
+		h := strings.ToLower(c.Hostname)
+		if h == short || h == strings.ToLower(host) {
+			match = append(match, c)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("no computer in the config has this machine's hostname %q: pass --computer NAME (computers: %s), or set hostname = %q on the right computer block", host, names(), short)
+	case 1:
+		return match[0], nil
+	}
+	var m []string
+	for _, c := range match {
+		m = append(m, c.Name())
+	}
+	return nil, fmt.Errorf("several computers have this machine's hostname %q (%s): pass --computer NAME", host, strings.Join(m, ", "))
+}
+
+// target is the computer being worked on, its network and its state.
+type target struct {
+	computer *schema.Computer
+	network  *schema.Network
+	store    *state.FileStore
+	st       *state.State // nil: no state yet
+	unlock   func() error
+}
+
+func openTarget(ctx context.Context, cfg *schema.Config, f *targetFlags, op string, exclusive bool) (*target, error) {
+	c, err := pickComputer(cfg, f.computer)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{computer: c, network: cfg.Networks[c.Network]}
+	if err := t.open(ctx, f, op, exclusive); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *target) open(ctx context.Context, f *targetFlags, op string, exclusive bool) error {
+	path := f.statePath
+	if path == "" {
+		path = state.DefaultPath(t.computer.Tag())
+	}
+	t.store = state.NewFileStore(path)
+	lctx := ctx
+	if f.lockTimeout > 0 {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, f.lockTimeout)
+		defer cancel()
+	}
+	unlock, err := t.store.Lock(lctx, state.LockInfo{Operation: op, Exclusive: exclusive})
+	if err != nil {
+		return err
+	}
+	t.unlock = unlock
+	st, err := state.Load(t.store, t.computer.Address())
+	if err != nil {
+		unlock()
+		return err
+	}
+	t.st = st
+	return nil
+}
+
+func (t *target) close() {
+	if t.unlock != nil {
+		t.unlock()
+	}
+}
+
+func (t *target) prior() planner.Prior {
+	if t.st == nil {
+		return planner.Prior{}
+	}
+	return t.st.Prior
+}
+
+// wantKeys are the router keys worth looking up when the router cannot list
+// its table: what we want and what state remembers.
+func wantKeys(c *schema.Computer, prior planner.Prior) []planner.MappingKey {
+	seen := map[planner.MappingKey]bool{}
+	var keys []planner.MappingKey
+	add := func(k planner.MappingKey) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, s := range c.Services {
+		if s.Expose == schema.ExposeInternet {
+			for _, p := range s.Protocols() {
+				add(planner.MappingKey{Protocol: planner.Protocol(p), ExternalPort: s.External()})
+			}
+		}
+	}
+	for _, r := range prior.Resources {
+		if r.Mapping != nil {
+			add(r.Mapping.Key())
+		}
+	}
+	return keys
+}
+
+// observe asks the router and the firewall what they hold, both at once.
+func observe(ctx context.Context, d *drivers, want []planner.MappingKey) (planner.Observed, error) {
+	o := planner.Observed{At: time.Now(), Refreshed: true}
+	var wg sync.WaitGroup
+	var rerr, ferr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		o.Router, rerr = d.router.Observe(ctx, want)
+	}()
+	go func() {
+		defer wg.Done()
+		o.Firewall, ferr = d.firewall.Observe(ctx)
+	}()
+	wg.Wait()
+	if rerr != nil {
+		return o, fmt.Errorf("observing the router: %w", rerr)
+	}
+	if ferr != nil {
+		return o, fmt.Errorf("observing the firewall: %w", ferr)
+	}
+	if o.Firewall.LocalPrefixes == nil {
+		o.Firewall.LocalPrefixes = d.localPrefixes()
+	}
+	return o, nil
+}
+
+// memo is what state should remember of the router after an observation.
+func memo(o planner.Observed, old planner.RouterMemo) planner.RouterMemo {
+	if !o.Refreshed {
+		return old
+	}
+	m := old
+	r := o.Router
+	m.Protocol, m.Identity, m.External = r.Protocol, r.Identity, r.ExternalAddress
+	if r.HasEpoch {
+		m.Epoch, m.EpochAt = r.Epoch, o.At
+	}
+	return m
+}
+
+func printPlan(w io.Writer, p *planner.Plan, asJSON, color bool) error {
+	if asJSON {
+		return planner.RenderJSON(w, p)
+	}
+	return planner.Render(w, p, planner.RenderOptions{Color: color})
+}

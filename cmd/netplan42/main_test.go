@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netplan42/netplan42/internal/golden"
+	"github.com/netplan42/netplan42/lab"
+	"github.com/netplan42/netplan42/state"
+)
+
+// binary is the netplan42 built once for these tests: they run it as a
+// user would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "netplan42-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "netplan42")
+	if os.Getenv("NETPLAN42_LAB_CHILD") == "" {
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "building netplan42: %v\n%s", err, out)
+			os.Exit(1)
+		}
+	}
+	children := lab.Children()
+	children["hold-lock"] = holdLock
+	lab.ChildMain(m, children)
+	os.RemoveAll(dir)
+}
+
+// holdLock takes a state lock as apply would and holds it until killed.
+func holdLock(ctx context.Context, args []string) error {
+	unlock, err := state.NewFileStore(args[0]).Lock(ctx, state.LockInfo{Operation: "apply", Exclusive: true})
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fmt.Println("locked")
+	time.Sleep(time.Minute)
+	return nil
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs netplan42 with args in dir and env additions.
+func run(t *testing.T, dir string, env []string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NO_COLOR=", "NETPLAN42_COMPUTER=")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, o.String(), e.String()}
+}
+
+func (r result) want(t *testing.T, code int, contains ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+	all := r.stdout + r.stderr
+	for _, c := range contains {
+		if !strings.Contains(all, c) {
+			t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", c, r.stdout, r.stderr)
+		}
+	}
+}
+
+// copyDir copies an example to a temp dir, so tests never write into the
+// repository (the lock file).
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestExamplesValidateAndPlan(t *testing.T) {
+	for _, ex := range []string{"crashplan-home", "two-site", "fleet"} {
+		t.Run(ex, func(t *testing.T) {
+			dir := copyDir(t, filepath.Join("..", "..", "examples", ex))
+			run(t, dir, nil, "", "validate").want(t, 0, "Success! The configuration is valid")
+			r := run(t, dir, nil, "", "plan", "--all")
+			r.want(t, 0, "Fleet:")
+			golden.Check(t, filepath.Join("testdata", "plan-all-"+ex+".txt"), []byte(r.stdout))
+			run(t, dir, nil, "", "fmt", "--check").want(t, 0)
+		})
+	}
+}
+
+func TestLockFileStableAndReadonly(t *testing.T) {
+	dir := copyDir(t, filepath.Join("..", "..", "examples", "crashplan-home"))
+	run(t, dir, nil, "", "plan", "--all", "--lockfile=readonly").want(t, 1, "lock")
+	r := run(t, dir, nil, "", "plan", "--all")
+	r.want(t, 0, "netplan42.lock.hcl: ")
+	lock1, err := os.ReadFile(filepath.Join(dir, "netplan42.lock.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, dir, nil, "", "plan", "--all", "--lockfile=readonly")
+	r.want(t, 0)
+	if strings.Contains(r.stderr, "netplan42.lock.hcl") {
+		t.Errorf("second plan touched the lock file: %s", r.stderr)
+	}
+	lock2, _ := os.ReadFile(filepath.Join(dir, "netplan42.lock.hcl"))
+	if !bytes.Equal(lock1, lock2) {
+		t.Errorf("lock file changed between two plans:\n%s\n%s", lock1, lock2)
+	}
+}
+
+const offline = `
+network "home" {
+  router {
+    protocols = ["manual"]
+  }
+}
+computer "box" {
+  network  = "home"
+  firewall = "none"
+  service "crashplan" {
+    port   = 4242
+    expose = "internet"
+  }
+}
+`
+
+func TestManualRouterPlan(t *testing.T) {
+	dir := writeConfig(t, offline)
+	st := filepath.Join(t.TempDir(), "box.json")
+	r := run(t, dir, nil, "", "plan", "--computer", "box", "--state", st, "--detailed-exitcode")
+	r.want(t, 0, "forward TCP port 4242 to", "No changes.")
+	r = run(t, dir, nil, "", "plan", "--computer", "box", "--state", st, "--json")
+	r.want(t, 0, `"format_version": "1.0"`, `"computer": "computer.box"`, `"manual"`)
+}
+
+func TestComputerSelection(t *testing.T) {
+	dir := writeConfig(t, offline)
+	st := filepath.Join(t.TempDir(), "s.json")
+	run(t, dir, nil, "", "plan", "--state", st).want(t, 1, "no computer in the config has this machine's hostname", "--computer")
+	run(t, dir, nil, "", "plan", "--state", st, "--computer", "nope").want(t, 1, `no computer "nope"`, "box")
+	run(t, dir, []string{"NETPLAN42_COMPUTER=box"}, "", "plan", "--state", st).want(t, 0)
+}
+
+func TestDiagnosticsShowSource(t *testing.T) {
+	dir := writeConfig(t, `
+network "home" {}
+computer "a" {
+  network = "hone"
+  service "x" {
+    port = 70000
+    colour = "blue"
+  }
+}
+`)
+	r := run(t, dir, nil, "", "validate")
+	r.want(t, 1, "main.hcl line 4", `Did you mean "home"?`, "main.hcl line 6", "70000", "main.hcl line 7", "colour")
+}
+
+func TestFmt(t *testing.T) {
+	dir := writeConfig(t, "network \"home\" {\nlisten_ports=\"1024-5999\"\n}\n")
+	run(t, dir, nil, "", "fmt", "--check", "--diff").want(t, 1, "main.hcl", "+  listen_ports = \"1024-5999\"")
+	run(t, dir, nil, "", "fmt").want(t, 0, "main.hcl")
+	run(t, dir, nil, "", "fmt", "--check").want(t, 0)
+	bad := writeConfig(t, "network \"home\" {\n")
+	run(t, bad, nil, "", "fmt").want(t, 1, "main.hcl line 1", `network "home" {`)
+}
+
+func TestLockContention(t *testing.T) {
+	dir := writeConfig(t, offline)
+	st := filepath.Join(t.TempDir(), "box.json")
+	self, _ := os.Executable()
+	holder := exec.Command(self, "-test.run=^$")
+	holder.Env = append(os.Environ(), "NETPLAN42_LAB_CHILD=hold-lock", `NETPLAN42_LAB_CHILD_ARGS=["`+st+`"]`)
+	out, _ := holder.StdoutPipe()
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("holder did not lock: %q %v", line, err)
+	}
+	start := time.Now()
+	r := run(t, dir, nil, "", "plan", "--computer", "box", "--state", st)
+	r.want(t, 1, fmt.Sprint(holder.Process.Pid), "apply")
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("plan waited %s for a held lock; it must fail at once", time.Since(start))
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	run(t, dir, nil, "", "plan", "--computer", "box", "--state", st).want(t, 0)
+}
+
+func TestVersion(t *testing.T) {
+	run(t, t.TempDir(), nil, "", "version").want(t, 0, "netplan42 ")
+}
