@@ -6,6 +6,7 @@
 //	netplan42-lab status
 //	netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, host2, …)
 //	netplan42-lab restart-router [--flush]
+//	netplan42-lab prove HOST PORT       (internet host -> router WAN:PORT -> HOST)
 //	netplan42-lab down
 //
 // The lab's namespaces are named np42lab-router, np42lab-internet,
@@ -43,6 +44,7 @@ const usage = `usage: netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--
        netplan42-lab status
        netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, …)
        netplan42-lab restart-router [--flush]
+       netplan42-lab prove HOST PORT       (connect from the internet host to the router's WAN PORT; say where it arrives)
        netplan42-lab down
 `
 
@@ -145,6 +147,32 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 				(&lab.Namespace{Name: n}).Close()
 			}
 		}
+		return nil
+	case "prove":
+		if len(args) != 2 || !strings.HasPrefix(args[0], "host") {
+			return fmt.Errorf("usage: prove HOST PORT (HOST: host1, host2, …)")
+		}
+		var i int
+		var port uint16
+		if _, err := fmt.Sscanf(args[0], "host%d", &i); err != nil {
+			return fmt.Errorf("usage: prove HOST PORT: %v", err)
+		}
+		if _, err := fmt.Sscanf(args[1], "%d", &port); err != nil {
+			return fmt.Errorf("usage: prove HOST PORT: %v", err)
+		}
+		l, err := lab.Attach(Dir)
+		if err != nil {
+			return fmt.Errorf("no lab is up: %v", err)
+		}
+		if i < 1 || i > len(l.Hosts()) {
+			return fmt.Errorf("no host %q", args[0])
+		}
+		from, err := l.ProveForward(ctx, i, port, port)
+		if err != nil {
+			return fmt.Errorf("%s:%d from the internet host does not reach %s:%d: %v", l.RouterWAN(), port, l.HostAddr(i), port, err)
+		}
+		fmt.Fprintf(stdout, "internet host %s -> router %s:%d -> %s %s:%d: connected (arrived from %s)\n",
+			l.InternetAddr(), l.RouterWAN(), port, args[0], l.HostAddr(i), port, from)
 		return nil
 	case "_listen":
 		return lab.ListenOnce(ctx, args, os.Stdout)
