@@ -28,10 +28,12 @@ type PlanFile struct {
 	Plan     planner.Plan     `json:"plan"`
 	Observed planner.Observed `json:"observed"`
 
-	// Lineage and Serial are the state the plan was made on; Lineage is
-	// empty when there was no state yet.
-	Lineage string `json:"lineage"`
-	Serial  uint64 `json:"serial"`
+	// StatePath, Lineage and Serial are the state the plan was made on;
+	// Lineage is empty when there was no state yet. apply PLANFILE uses
+	// StatePath unless told otherwise.
+	StatePath string `json:"state_path"`
+	Lineage   string `json:"lineage"`
+	Serial    uint64 `json:"serial"`
 
 	Drivers Drivers `json:"drivers"`
 }
@@ -55,22 +57,36 @@ type planEnvelope struct {
 	Body          json.RawMessage `json:"body"`
 }
 
-// CheckState reports, as an error wrapping ErrStale, whether s (nil: no
-// state) is not the state the plan was made on.
+// StaleError says why a saved plan no longer fits the state or the world it
+// was made against. It matches ErrStale.
+type StaleError struct{ Reason string }
+
+func (e *StaleError) Error() string {
+	return "the saved plan is stale: " + e.Reason + "; run plan again and review the new plan"
+}
+
+// Is reports whether target is ErrStale.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+// CheckState reports, as a *StaleError, whether s (nil: no state) is not
+// the state the plan was made on.
 func (pf *PlanFile) CheckState(s *State) error {
+	var why string
 	switch {
 	case s == nil && pf.Lineage == "":
 		return nil
 	case s == nil:
-		return fmt.Errorf("the plan was made on state %s at serial %d, and there is no state now: re-run plan: %w", pf.Lineage, pf.Serial, ErrStale)
+		why = fmt.Sprintf("it was made on state %s at serial %d, and there is no state now", pf.Lineage, pf.Serial)
 	case pf.Lineage == "":
-		return fmt.Errorf("the plan was made with no state, and there is state %s at serial %d now: re-run plan: %w", s.Lineage, s.Serial, ErrStale)
+		why = fmt.Sprintf("it was made with no state, and there is state %s at serial %d now", s.Lineage, s.Serial)
 	case s.Lineage != pf.Lineage:
-		return fmt.Errorf("the plan was made on state %s, and the state is %s now: re-run plan: %w", pf.Lineage, s.Lineage, ErrStale)
+		why = fmt.Sprintf("it was made on state %s, and the state is %s now", pf.Lineage, s.Lineage)
 	case s.Serial != pf.Serial:
-		return fmt.Errorf("the state was written since the plan was made (serial %d, now %d): re-run plan: %w", pf.Serial, s.Serial, ErrStale)
+		why = fmt.Sprintf("the state was written since it was made (serial %d, now %d)", pf.Serial, s.Serial)
+	default:
+		return nil
 	}
-	return nil
+	return &StaleError{Reason: why}
 }
 
 // WritePlanFile writes pf to path atomically, readable by its owner only.

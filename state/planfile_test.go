@@ -247,7 +247,7 @@ func TestCheckState(t *testing.T) {
 		{"state removed", "L1", 3, nil, "there is no state now"},
 		{"state created", "", 0, s, "there is state L1 at serial 3 now"},
 		{"other lineage", "L0", 3, s, "the state is L1 now"},
-		{"written since", "L1", 2, s, "written since the plan was made (serial 2, now 3)"},
+		{"written since", "L1", 2, s, "the state was written since it was made (serial 2, now 3)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pf := &PlanFile{Lineage: tc.lineage, Serial: tc.serial}

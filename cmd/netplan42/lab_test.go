@@ -376,3 +376,56 @@ func TestLabKilledApply(t *testing.T) {
 		t.Errorf("%d mappings on the router, want %d", got, n)
 	}
 }
+
+// npIn is np with standard input.
+func (r *labRun) npIn(i int, stdin string, args ...string) result {
+	r.t.Helper()
+	args = append(args, "--config", r.dir, "--computer", fmt.Sprintf("h%d", i), "--state", filepath.Join(r.state, fmt.Sprintf("h%d.json", i)))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := r.l.Host(i).Command(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		r.t.Fatal(err)
+	}
+	return result{code, o.String(), e.String()}
+}
+
+// A saved plan is applied exactly, and refused once the router or the
+// state moved on; apply asks for "yes".
+func TestLabSavedPlanAndPrompt(t *testing.T) {
+	r := newLab(t, lab.Spec{Hosts: 2, NoNATPMP: true}, labConfig(`["upnp"]`, "none", computerBlock("h1", "4242")))
+	planFile := filepath.Join(r.state, "h1.plan")
+
+	r.npIn(1, "no\n", "apply").want(t, 1, "Only 'yes' will be accepted", "Apply cancelled.")
+	if got := grepLines(r.upnpcLines(1), "netplan42"); len(got) != 0 {
+		t.Fatalf("cancelled apply mapped %q", got)
+	}
+
+	r.np(1, "plan", "--out", planFile).want(t, 0, "Saved the plan to "+planFile)
+	r.np(1, "show", planFile).want(t, 0, `+ router_mapping.crashplan["tcp"]`, "Plan: 1 to add")
+	r.np(1, "show", "--json", planFile).want(t, 0, `"format_version": "1.0"`, `"action": "create"`)
+
+	// Someone maps a port on the router: the plan saw a different table.
+	r.l.Host(2).MustRun(t, "upnpc", "-u", r.l.RootDescURL(), "-e", "Skype", "-a", "192.0.2.11", "5000", "5000", "UDP")
+	// No --state: the plan file remembers its state file.
+	r.np(1, "apply", planFile).want(t, 1, "the saved plan is stale: the router or the firewall changed since it was made", `5000/udp -> 192.0.2.11:5000 "Skype" appeared`)
+	if got := grepLines(r.upnpcLines(1), "netplan42"); len(got) != 0 {
+		t.Fatalf("a stale plan was applied: %q", got)
+	}
+
+	r.np(1, "plan", "--out", planFile).want(t, 0)
+	r.np(1, "apply", planFile).want(t, 0, "Apply complete! Resources: 1 added")
+	// The state was written since: the same plan must not run twice.
+	r.np(1, "apply", planFile).want(t, 1, "the saved plan is stale: it was made with no state, and there is state")
+
+	r.npIn(1, "yes\n", "destroy").want(t, 0, "Destroy complete!")
+	r.np(1, "show").want(t, 0, "nothing is managed")
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -113,7 +114,7 @@ func runPlan(ctx context.Context, stdio IO, f *planFlags) error {
 		return exitCode(ExitError)
 	}
 	if f.out != "" {
-		pf := &state.PlanFile{NetplanVersion: Version, CreatedAt: nowFunc(), Plan: *p.plan, Observed: p.observed, Drivers: p.dc}
+		pf := &state.PlanFile{NetplanVersion: Version, CreatedAt: nowFunc(), Plan: *p.plan, Observed: p.observed, Drivers: p.dc, StatePath: absPath(p.t.store.Path())}
 		if p.t.st != nil {
 			pf.Lineage, pf.Serial = p.t.st.Lineage, p.t.st.Serial
 		}
@@ -290,7 +291,11 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 		return fmt.Errorf("plan file %s: %w", path, err)
 	}
 	t := &target{computer: comp}
-	if err := t.open(ctx, &f.targetFlags, "apply", true); err != nil {
+	tf := f.targetFlags
+	if tf.statePath == "" {
+		tf.statePath = pf.StatePath
+	}
+	if err := t.open(ctx, &tf, "apply", true); err != nil {
 		return err
 	}
 	defer t.close()
@@ -311,7 +316,7 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 			for _, c := range state.DescribeChanges(pf.Observed, now) {
 				fmt.Fprintf(&b, "\n  - %s", c)
 			}
-			return fmt.Errorf("the plan in %s is stale: the world changed since it was made:%s\nRun plan again and review the new plan", path, b.String())
+			return &state.StaleError{Reason: "the router or the firewall changed since it was made:" + b.String() + "\n"}
 		}
 		p.observed = now
 	} else {
@@ -329,6 +334,13 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 	}
 	fmt.Fprintln(stdio.Out)
 	return execute(ctx, stdio, p, color)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func savedWantKeys(p *planner.Plan, prior planner.Prior) []planner.MappingKey {
