@@ -169,7 +169,14 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		}
 		from, err := l.ProveForward(ctx, i, port, port)
 		if err != nil {
-			return fmt.Errorf("%s:%d from the internet host does not reach %s:%d: %v", l.RouterWAN(), port, l.HostAddr(i), port, err)
+			why := "no connection"
+			switch msg := err.Error(); {
+			case strings.Contains(msg, "connection refused"):
+				why = "connection refused"
+			case strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline"):
+				why = "timed out"
+			}
+			return fmt.Errorf("internet host %s -> router %s:%d does not reach %s %s:%d: %s", l.InternetAddr(), l.RouterWAN(), port, args[0], l.HostAddr(i), port, why)
 		}
 		fmt.Fprintf(stdout, "internet host %s -> router %s:%d -> %s %s:%d: connected (arrived from %s)\n",
 			l.InternetAddr(), l.RouterWAN(), port, args[0], l.HostAddr(i), port, from)

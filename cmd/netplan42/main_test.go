@@ -129,7 +129,8 @@ func TestExamplesValidateAndPlan(t *testing.T) {
 		t.Run(ex, func(t *testing.T) {
 			dir := copyDir(t, filepath.Join("..", "..", "examples", ex))
 			run(t, dir, nil, "", "validate").want(t, 0, "Success! The configuration is valid")
-			r := run(t, dir, nil, "", "plan", "--all")
+			// The committed lock file must be current: readonly plans pass.
+			r := run(t, dir, nil, "", "plan", "--all", "--lockfile=readonly")
 			r.want(t, 0, "Fleet:")
 			golden.Check(t, filepath.Join("testdata", "plan-all-"+ex+".txt"), []byte(r.stdout))
 			run(t, dir, nil, "", "fmt", "--check").want(t, 0)
@@ -139,6 +140,7 @@ func TestExamplesValidateAndPlan(t *testing.T) {
 
 func TestLockFileStableAndReadonly(t *testing.T) {
 	dir := copyDir(t, filepath.Join("..", "..", "examples", "crashplan-home"))
+	os.Remove(filepath.Join(dir, "netplan42.lock.hcl"))
 	run(t, dir, nil, "", "plan", "--all", "--lockfile=readonly").want(t, 1, "lock")
 	r := run(t, dir, nil, "", "plan", "--all")
 	r.want(t, 0, "netplan42.lock.hcl: ")

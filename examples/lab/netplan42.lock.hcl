@@ -1,0 +1,7 @@
+# netplan42.lock.hcl: the ports netplan42 handed out for port = "auto".
+# Maintained by netplan42 plan; commit it, so that every computer agrees.
+# An assignment stays while its service exists; delete one to free its port.
+
+assignment "lab" "computer.host2" "crashplan" {
+  port = 1024
+}
