@@ -429,3 +429,75 @@ func TestLabSavedPlanAndPrompt(t *testing.T) {
 	r.npIn(1, "yes\n", "destroy").want(t, 0, "Destroy complete!")
 	r.np(1, "show").want(t, 0, "nothing is managed")
 }
+
+type breakage struct {
+	cmd    []string
+	closes bool // whether it closes the port
+}
+
+// Firewall drift, end to end: a host whose firewall drops unsolicited
+// traffic; someone flushes our chain, removes our jump or deletes our
+// table; the next plan shows it and apply repairs it, proven by traffic.
+func TestLabFirewallDrift(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		harden  [][]string
+		breaks  []breakage
+	}{
+		{"iptables",
+			[][]string{
+				{"iptables", "-A", "INPUT", "-i", "lo", "-j", "ACCEPT"},
+				{"iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+				{"iptables", "-P", "INPUT", "DROP"},
+			},
+			[]breakage{
+				{[]string{"iptables", "-F", "NETPLAN42"}, true},
+				{[]string{"iptables", "-D", "INPUT", "-m", "comment", "--comment", "netplan42", "-j", "NETPLAN42"}, true},
+			}},
+		{"nftables",
+			[][]string{
+				{"nft", "add table inet filter"},
+				{"nft", "add chain inet filter input { type filter hook input priority 0; policy drop; }"},
+				{"nft", "add rule inet filter input iif lo accept"},
+				{"nft", "add rule inet filter input ct state established,related accept"},
+			},
+			[]breakage{
+				{[]string{"nft", "flush chain inet filter netplan42"}, true},
+				// The accepts that matter live in inet filter's chain: the
+				// port stays open, but the plan must still see the loss.
+				{[]string{"nft", "delete table inet netplan42"}, false},
+			}},
+	} {
+		t.Run(tc.backend, func(t *testing.T) {
+			r := newLab(t, lab.Spec{NoNATPMP: true}, labConfig(`["upnp"]`, tc.backend, computerBlock("h1", "4242")))
+			h := r.l.Host(1)
+			for _, c := range tc.harden {
+				h.MustRun(t, c[0], c[1:]...)
+			}
+			r.np(1, "apply", "--auto-approve").want(t, 0, "2 added")
+			if err := r.reachable(1, 4242); err != nil {
+				t.Fatalf("not reachable after apply: %v", err)
+			}
+			for _, brk := range tc.breaks {
+				h.MustRun(t, brk.cmd[0], brk.cmd[1:]...)
+				if brk.closes && !r.unreachable(1, 4242) {
+					t.Fatalf("%v did not close the port: the test proves nothing", brk.cmd)
+				}
+				p := r.np(1, "plan", "--detailed-exitcode")
+				p.want(t, 2, `firewall_rule.crashplan["tcp"]`)
+				if !strings.Contains(p.stdout, "Changed outside netplan42 since the last apply") {
+					t.Errorf("after %v the plan shows no drift:\n%s", brk, p.stdout)
+				}
+				r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete!")
+				if err := r.reachable(1, 4242); err != nil {
+					t.Fatalf("not reachable after repairing %v: %v", brk, err)
+				}
+				r.np(1, "plan", "--detailed-exitcode").want(t, 0, "No changes.")
+			}
+			r.np(1, "destroy", "--auto-approve").want(t, 0, "2 destroyed")
+			if !r.unreachable(1, 4242) {
+				t.Error("still reachable after destroy")
+			}
+		})
+	}
+}
