@@ -9,10 +9,8 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strings"
 
 	"github.com/netplan42/netplan42/planner"
-	"sigs.k8s.io/knftables"
 )
 
 // Config selects a backend.
@@ -81,12 +79,9 @@ func openNft(run runFunc, has func(string) bool) (*nftBackend, error) {
 	if !has("nft") {
 		return nil, fmt.Errorf("nftables backend: nft not found (apt-get install nftables)")
 	}
-	nft, err := knftables.New("", "")
+	nft, err := newNft("nftables backend")
 	if err != nil {
-		if strings.Contains(err.Error(), "Operation not permitted") {
-			return nil, fmt.Errorf("nftables backend: %v (run as root or with CAP_NET_ADMIN): %w", err, ErrPermission)
-		}
-		return nil, fmt.Errorf("nftables backend: %w", err)
+		return nil, err
 	}
 	b := &nftBackend{run: run, nft: nft}
 	if has("iptables-legacy-save") {

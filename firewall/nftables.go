@@ -109,74 +109,6 @@ func ourJumps(c *nftChain) []int {
 	return hs
 }
 
-// hookTarget is a foreign table that needs our chain, and its input base
-// chains that would drop our traffic.
-type hookTarget struct {
-	t      *nftTable
-	chains []*nftChain
-}
-
-// targets finds the tables that need our chain for traffic keys, and says
-// what it leaves alone and why.
-func (rs *nftRuleset) targets(keys []key) (out []hookTarget, warns []string) {
-	for _, t := range rs.tables {
-		if isOwn(t) {
-			continue
-		}
-		chains := inputChains(t)
-		if len(chains) == 0 {
-			continue
-		}
-		ft := t.ftable()
-		var dropping []*nftChain
-		var closed []key
-		for _, c := range chains {
-			for _, k := range keys {
-				if drops, _ := ft.walk(c.name, k); drops {
-					if !slices.Contains(dropping, c) {
-						dropping = append(dropping, c)
-					}
-					if !slices.Contains(closed, k) {
-						closed = append(closed, k)
-					}
-				}
-			}
-		}
-		if len(dropping) == 0 {
-			continue
-		}
-		if m := managerOf(t); m != "" {
-			warns = append(warns, managerWarning(t, m, dropping, closed))
-			continue
-		}
-		if hasUFWChains(t) {
-			warns = append(warns, fmt.Sprintf("%s is managed by ufw: netplan42 adds only its chain %s and one jump in %s, which ufw leaves alone; `ufw allow %s` is ufw's own way", t, ChainNft, dropping[0].name, keyList(closed)))
-		}
-		out = append(out, hookTarget{t, dropping})
-	}
-	return out, warns
-}
-
-func managerWarning(t *nftTable, manager string, chains []*nftChain, keys []key) string {
-	w := fmt.Sprintf("%s chain %s drops new %s traffic and belongs to %s; netplan42 does not change a table a firewall manager owns, so the port stays closed there", t, chains[0].name, keyList(keys), manager)
-	if manager == "firewalld" {
-		var cmds []string
-		for _, k := range keys {
-			cmds = append(cmds, "firewall-cmd --permanent --add-port="+k.String())
-		}
-		w += ": run " + strings.Join(cmds, " && ") + " && firewall-cmd --reload"
-	}
-	return w
-}
-
-func keyList(keys []key) string {
-	var s []string
-	for _, k := range keys {
-		s = append(s, k.String())
-	}
-	return strings.Join(s, ", ")
-}
-
 // inputDrops describes input chains that drop traffic keys (or, with no
 // keys, have policy drop), for backends that cannot write there. With
 // skipIptablesNft, iptables-nft's own tables are left out.
@@ -244,59 +176,16 @@ func buildNftTx(tx *knftables.Transaction, rs *nftRuleset, entries []entry) {
 		if rs.table("inet", TableNft) != nil {
 			tx.Delete(&knftables.Table{Family: knftables.InetFamily, Name: TableNft})
 		}
-		for _, t := range rs.tables {
-			if !isOwn(t) {
-				unhook(tx, t)
-			}
-		}
-		return
+	} else {
+		tx.Add(&knftables.Table{Family: knftables.InetFamily, Name: TableNft,
+			Comment: knftables.PtrTo("netplan42: allow rules it manages; edits here are overwritten")})
+		tx.Add(&knftables.Chain{Family: knftables.InetFamily, Table: TableNft, Name: "input",
+			Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.InputHook),
+			Priority: knftables.PtrTo(knftables.FilterPriority), Policy: knftables.PtrTo(knftables.AcceptPolicy)})
+		tx.Flush(&knftables.Chain{Family: knftables.InetFamily, Table: TableNft, Name: "input"})
+		addRules(tx, "inet", TableNft, "input", entries)
 	}
-	tx.Add(&knftables.Table{Family: knftables.InetFamily, Name: TableNft,
-		Comment: knftables.PtrTo("netplan42: allow rules it manages; edits here are overwritten")})
-	tx.Add(&knftables.Chain{Family: knftables.InetFamily, Table: TableNft, Name: "input",
-		Type: knftables.PtrTo(knftables.FilterType), Hook: knftables.PtrTo(knftables.InputHook),
-		Priority: knftables.PtrTo(knftables.FilterPriority), Policy: knftables.PtrTo(knftables.AcceptPolicy)})
-	tx.Flush(&knftables.Chain{Family: knftables.InetFamily, Table: TableNft, Name: "input"})
-	addRules(tx, "inet", TableNft, "input", entries)
-
-	targets, _ := rs.targets(keysOf(entries))
-	hooked := map[*nftTable]bool{}
-	for _, h := range targets {
-		hooked[h.t] = true
-		fam := knftables.Family(h.t.family)
-		tx.Add(&knftables.Chain{Family: fam, Table: h.t.name, Name: ChainNft})
-		tx.Flush(&knftables.Chain{Family: fam, Table: h.t.name, Name: ChainNft})
-		addRules(tx, h.t.family, h.t.name, ChainNft, familyEntries(entries, h.t.family))
-		for _, c := range h.chains {
-			jumps := ourJumps(c)
-			if len(jumps) == 0 {
-				tx.Insert(&knftables.Rule{Family: fam, Table: h.t.name, Chain: c.name,
-					Rule: "jump " + ChainNft, Comment: knftables.PtrTo(HookComment)})
-			}
-			for _, handle := range jumps[min(1, len(jumps)):] {
-				tx.Delete(&knftables.Rule{Family: fam, Table: h.t.name, Chain: c.name, Handle: knftables.PtrTo(handle)})
-			}
-		}
-	}
-	for _, t := range rs.tables {
-		if !isOwn(t) && !hooked[t] {
-			unhook(tx, t)
-		}
-	}
-}
-
-// unhook removes our jumps and chain from a foreign table, if there.
-func unhook(tx *knftables.Transaction, t *nftTable) {
-	fam := knftables.Family(t.family)
-	for _, name := range t.order {
-		for _, h := range ourJumps(t.chains[name]) {
-			tx.Delete(&knftables.Rule{Family: fam, Table: t.name, Chain: name, Handle: knftables.PtrTo(h)})
-		}
-	}
-	if t.chains[ChainNft] != nil {
-		tx.Flush(&knftables.Chain{Family: fam, Table: t.name, Name: ChainNft})
-		tx.Delete(&knftables.Chain{Family: fam, Table: t.name, Name: ChainNft})
-	}
+	hookTx(tx, rs, entries, notOwn)
 }
 
 func (b *nftBackend) list(ctx context.Context) (*nftRuleset, error) {
@@ -352,53 +241,8 @@ func observeNft(rs *nftRuleset) (rules []planner.Rule, hooked bool, warns []stri
 			}
 		}
 	}
-	keys := keysOf(entries)
-	targets, tw := rs.targets(keys)
-	warns = append(warns, tw...)
-	isTarget := map[*nftTable]*hookTarget{}
-	for i, h := range targets {
-		isTarget[h.t] = &targets[i]
-		c := h.t.chains[ChainNft]
-		if c == nil {
-			hooked = false
-			continue
-		}
-		var have []entry
-		for _, r := range c.rules {
-			if e, ok := ownEntryNft(r, h.t.family); ok {
-				have = append(have, e)
-			}
-		}
-		if !sameEntries(have, familyEntries(entries, h.t.family)) {
-			hooked = false
-			warns = append(warns, fmt.Sprintf("%s chain %s differs from %s; the next apply rewrites it", h.t, ChainNft, own))
-		}
-		for _, bc := range h.chains {
-			if len(ourJumps(bc)) == 0 {
-				hooked = false
-			}
-		}
-	}
-	for _, t := range rs.tables {
-		if isOwn(t) {
-			continue
-		}
-		if isTarget[t] == nil && t.chains[ChainNft] != nil && len(entries) > 0 {
-			warns = append(warns, fmt.Sprintf("%s holds netplan42's chain %s though it no longer drops our traffic; Sync with no rules removes it", t, ChainNft))
-		}
-		if managerOf(t) != "" {
-			continue // said in targets
-		}
-		ft := t.ftable()
-		for _, c := range inputChains(t) {
-			jumped := len(ourJumps(c)) > 0
-			for _, k := range keys {
-				_, finds := ft.walk(c.name, k)
-				warns = append(warns, chainWarnings(fmt.Sprintf("%s chain %s", t, c.name), c.name, jumped, k, finds)...)
-			}
-		}
-	}
-	return group(entries), hooked && own != nil, warns
+	hooks, hw := observeHooks(rs, entries, notOwn, "table inet "+TableNft)
+	return group(entries), hooked && hooks, append(warns, hw...)
 }
 
 // legacyWarnings names iptables-legacy INPUT drops of our traffic.
@@ -423,12 +267,5 @@ func (b *nftBackend) sync(ctx context.Context, rules []planner.Rule) error {
 	if tx.NumOperations() == 0 {
 		return nil
 	}
-	if err := b.nft.Run(ctx, tx); err != nil {
-		msg := fmt.Sprintf("sync nftables: nft -f - (%d operations, one transaction, nothing applied): %v", tx.NumOperations(), strings.TrimSpace(err.Error()))
-		if strings.Contains(err.Error(), "Operation not permitted") {
-			return fmt.Errorf("%s (run as root or with CAP_NET_ADMIN): %w", msg, ErrPermission)
-		}
-		return fmt.Errorf("%s", msg)
-	}
-	return nil
+	return runNftTx(ctx, b.nft, tx, "sync nftables")
 }

@@ -74,7 +74,7 @@ func TestNftTargets(t *testing.T) {
 		{"nft-ufw.json", []string{"table ip filter/INPUT"}},
 	} {
 		var got []string
-		targets, _ := parseCapture(t, tc.file).targets(keys)
+		targets, _ := parseCapture(t, tc.file).targets(keys, notOwn)
 		for _, h := range targets {
 			for _, c := range h.chains {
 				got = append(got, h.t.String()+"/"+c.name)
