@@ -6,10 +6,15 @@ import (
 	"strings"
 
 	"github.com/netplan42/netplan42/planner"
+	"sigs.k8s.io/knftables"
 )
 
 // iptablesBackend keeps our rules in chain NETPLAN42 of the filter table,
-// IPv4 and IPv6, reached by one tagged jump at the top of INPUT.
+// IPv4 and IPv6, reached by one tagged jump at the top of INPUT. Because a
+// packet must be accepted by every base chain on the input hook, it also
+// keeps them, as the nftables backend does (nfthook.go), in a chain
+// netplan42 inside each native nftables table whose input chain would drop
+// our traffic, reached by one tagged jump at the top of that chain.
 //
 // It reads with iptables-save and writes with one iptables-restore
 // --noflush per family rather than go-iptables: go-iptables runs one
@@ -26,6 +31,38 @@ type iptablesBackend struct {
 	// nft is set when the nft tool is installed, to look for native
 	// nftables chains that also filter input.
 	nft bool
+	// nftRun runs the transaction that hooks native tables; made on first
+	// use, as most iptables hosts need none (knftables.New runs nft twice).
+	nftRun nftRunner
+}
+
+// hookable reports whether the backend hooks nftables table t with a chain
+// netplan42: every native table, because iptables rules do not reach
+// them; not iptables-nft's tables in the nf_tables variant, which hold
+// chain NETPLAN42 already. In the legacy variant iptables-nft's tables are
+// as foreign as native ones (the kernel applies legacy and nftables hooks
+// alike) and get the same chain. Never table inet netplan42, the nftables
+// backend's.
+func (b *iptablesBackend) hookable(t *nftTable) bool {
+	return !isOwn(t) && !(b.variant == "nf_tables" && isIptablesNft(t))
+}
+
+// native reads the nftables tables the backend hooks (nil without nft).
+// In the legacy variant nft may not work at all (a kernel without
+// nf_tables); then no nftables table filters, and warn says what could
+// not be checked.
+func (b *iptablesBackend) native(ctx context.Context, text bool) (rs *nftRuleset, warn string, err error) {
+	if !b.nft {
+		return nil, "", nil
+	}
+	rs, err = listHookable(ctx, b.run, b.hookable, text)
+	if err != nil && b.variant == "legacy" {
+		return nil, fmt.Sprintf("nftables tables not checked: %v", err), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("native nftables tables: %w", err)
+	}
+	return rs, "", nil
 }
 
 type ipFamily struct {
@@ -179,7 +216,19 @@ func (b *iptablesBackend) observe(ctx context.Context) (planner.FirewallView, er
 			view.Warnings = append(view.Warnings, chainWarnings(fam.name+" filter INPUT", "INPUT", true, k, finds)...)
 		}
 	}
-	view.Warnings = append(view.Warnings, b.coexistence(ctx, keys)...)
+	rs, warn, err := b.native(ctx, true)
+	if err != nil {
+		return view, fmt.Errorf("observe %w", err)
+	}
+	if rs != nil {
+		hooked, warns := observeHooks(rs, entries, b.hookable, b.fams[0].name+" filter "+ChainIptables)
+		view.Hooked = view.Hooked && hooked
+		view.Warnings = append(view.Warnings, warns...)
+	}
+	if warn != "" {
+		view.Warnings = append(view.Warnings, warn)
+	}
+	view.Warnings = append(view.Warnings, b.legacyWarnings(ctx, keys)...)
 	return view, nil
 }
 
@@ -201,20 +250,11 @@ func hasUFW(t *saveTable) bool {
 	return false
 }
 
-// coexistence warns about filters netplan42's iptables rules cannot reach:
-// native nftables chains on the input hook, and the other iptables
-// variant. Each drops what it drops whatever our chain accepts.
-func (b *iptablesBackend) coexistence(ctx context.Context, keys []key) []string {
+// legacyWarnings warns about iptables-legacy rules beside the nf_tables
+// variant: they drop what they drop whatever our chains accept, and
+// netplan42 does not write them.
+func (b *iptablesBackend) legacyWarnings(ctx context.Context, keys []key) []string {
 	var warns []string
-	if b.nft {
-		if out, err := b.run(ctx, nil, "nft", "-j", "list", "ruleset"); err == nil {
-			if rs, err := parseNftJSON(out); err == nil {
-				for _, w := range rs.inputDrops(keys, b.variant == "nf_tables") {
-					warns = append(warns, w+`; netplan42's iptables rules cannot open the port there: use backend = "nftables", which adds its rules to every table that filters input`)
-				}
-			}
-		}
-	}
 	if b.variant == "nf_tables" && b.otherSave != "" {
 		for _, k := range legacyDrops(ctx, b.run, b.otherSave, keys) {
 			warns = append(warns, fmt.Sprintf("iptables-legacy filter INPUT also drops new %s traffic (the kernel applies both variants); netplan42 writes only the nf_tables variant: use iptables-legacy or remove the legacy rules", k))
@@ -257,6 +297,12 @@ func (b *iptablesBackend) sync(ctx context.Context, rules []planner.Rule) error 
 	if !has6 && len(forFamily(entries, true)) > 0 {
 		return fmt.Errorf("iptables sync: rules have IPv6 sources but ip6tables does not work here")
 	}
+	// Native tables are read and their transaction built before anything
+	// changes, so a problem there leaves all of the ruleset as it was.
+	tx, err := b.nativeTx(ctx, rules, entries)
+	if err != nil {
+		return err
+	}
 	for _, fam := range b.fams {
 		out, err := b.run(ctx, nil, fam.save)
 		if err != nil {
@@ -274,5 +320,34 @@ func (b *iptablesBackend) sync(ctx context.Context, rules []planner.Rule) error 
 			return fmt.Errorf("sync %s (%d rules): %w", fam.name, len(forFamily(entries, fam.v6)), err)
 		}
 	}
-	return nil
+	if tx == nil || tx.NumOperations() == 0 {
+		return nil
+	}
+	return runNftTx(ctx, b.nftRun, tx, "sync native nftables tables")
+}
+
+// nativeTx builds the transaction that hooks entries into every native
+// nftables table whose input chain would drop them (and unhooks the
+// others), or returns nil when no such table holds or needs our chain.
+func (b *iptablesBackend) nativeTx(ctx context.Context, rules []planner.Rule, entries []entry) (*knftables.Transaction, error) {
+	rs, _, err := b.native(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("sync %w", err)
+	}
+	if rs == nil || len(rs.tables) == 0 {
+		return nil, nil
+	}
+	if targets, _ := rs.targets(keysOf(entries), b.hookable); len(targets) > 0 {
+		if err := checkRules(rules, maxNftComment); err != nil {
+			return nil, fmt.Errorf("%w (%s drops these rules' traffic too and nft keeps shorter comments)", err, targets[0].t)
+		}
+	}
+	if b.nftRun == nil {
+		if b.nftRun, err = newNft(b.name() + " backend, native nftables tables"); err != nil {
+			return nil, err
+		}
+	}
+	tx := b.nftRun.NewTransaction()
+	hookTx(tx, rs, entries, b.hookable)
+	return tx, nil
 }

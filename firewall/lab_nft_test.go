@@ -15,7 +15,24 @@ import (
 // priority filter - 1, a set of banned addresses), and iptables-nft rules
 // beside them: INPUT policy DROP with loopback and SSH (as restored by
 // iptables-persistent) and Docker-like FORWARD and NAT chains.
-const foreignNft = `
+const foreignNft = nativeNft + `
+iptables-nft -P INPUT DROP
+iptables-nft -A INPUT -i lo -j ACCEPT
+iptables-nft -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+iptables-nft -N DOCKER
+iptables-nft -N DOCKER-USER
+iptables-nft -A FORWARD -j DOCKER-USER
+iptables-nft -A FORWARD -o docker0 -j DOCKER
+iptables-nft -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+iptables-nft -A DOCKER-USER -j RETURN
+iptables-nft -t nat -N DOCKER
+iptables-nft -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+iptables-nft -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+`
+
+// nativeNft is the native part of foreignNft: table inet filter at policy
+// drop and the fail2ban-like table.
+const nativeNft = `
 nft -f - <<'NFTRULES'
 table inet filter {
 	chain input {
@@ -44,18 +61,6 @@ table inet f2b-table {
 	}
 }
 NFTRULES
-iptables-nft -P INPUT DROP
-iptables-nft -A INPUT -i lo -j ACCEPT
-iptables-nft -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
-iptables-nft -N DOCKER
-iptables-nft -N DOCKER-USER
-iptables-nft -A FORWARD -j DOCKER-USER
-iptables-nft -A FORWARD -o docker0 -j DOCKER
-iptables-nft -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
-iptables-nft -A DOCKER-USER -j RETURN
-iptables-nft -t nat -N DOCKER
-iptables-nft -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
-iptables-nft -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 `
 
 // foreignFirewalld is modelled on the table firewalld 0.8 writes (as in the
@@ -108,7 +113,8 @@ func dumpNft(t *testing.T, ns *lab.Namespace) string {
 	return strings.Join(keep, "\n")
 }
 
-// withoutOurNft drops table inet netplan42, every chain netplan42 and our
+// withoutOurNft drops table inet netplan42, every chain netplan42 (and the
+// iptables backend's NETPLAN42, as nft lists iptables-nft's tables) and our
 // jumps from a dump.
 func withoutOurNft(dump string) string {
 	var keep []string
@@ -121,9 +127,12 @@ func withoutOurNft(dump string) string {
 			}
 		case l == "table inet netplan42 {":
 			skipUntil = "}"
-		case strings.TrimSpace(l) == "chain netplan42 {":
-			skipUntil = strings.Replace(l, "chain netplan42 {", "}", 1)
+		case strings.TrimSpace(l) == "chain netplan42 {", strings.TrimSpace(l) == "chain NETPLAN42 {":
+			skipUntil = l[:strings.Index(l, "chain")] + "}"
 		case strings.TrimSpace(l) == `jump netplan42 comment "netplan42"`:
+		// The iptables backend's chain and jump in iptables-nft's tables,
+		// as nft 1.0.6 prints them (the comment match prints as nothing).
+		case strings.TrimSpace(l) == "counter jump NETPLAN42":
 		default:
 			keep = append(keep, l)
 		}
@@ -138,15 +147,7 @@ func TestLabNftables(t *testing.T) {
 	before := dumpNft(t, tp.server)
 
 	// 4) Closed by two dropping tables before Sync, open after.
-	mustConnect(t, tp.client, "192.0.2.1:4242", false, "before sync")
-	rep := syncOK(t, tp.server, "nftables", []planner.Rule{crashplan})
-	t.Logf("backend %s, sync took %v", rep.Backend, rep.SyncDur)
-	mustConnect(t, tp.client, "192.0.2.1:4242", true, "after sync")
-	mustConnect(t, tp.client, "[2001:db8:1::1]:4242", true, "after sync (IPv6)")
-	if !rep.View.Hooked || !sameRules(rep.View.Rules, []planner.Rule{crashplan}) {
-		t.Fatalf("observe after sync: hooked=%v rules=%+v warnings=%q", rep.View.Hooked, rep.View.Rules, rep.View.Warnings)
-	}
-	t.Logf("observe: hooked=%v rules=%+v warnings=%q", rep.View.Hooked, rep.View.Rules, rep.View.Warnings)
+	syncOpens(t, tp, "nftables", "nftables")
 
 	// Foreign tables identical apart from our table, chains and jumps.
 	after := dumpNft(t, tp.server)
@@ -172,7 +173,7 @@ func TestLabNftables(t *testing.T) {
 
 	// 3) Someone deletes our table; someone flushes our chain in inet filter.
 	sh(t, tp.server, "nft delete table inet netplan42")
-	rep = fw(t, tp.server, "nftables", false, nil)
+	rep := fw(t, tp.server, "nftables", false, nil)
 	if rep.View.Hooked || len(rep.View.Rules) != 0 {
 		t.Fatalf("observe after deleting our table: hooked=%v rules=%+v", rep.View.Hooked, rep.View.Rules)
 	}
@@ -214,11 +215,7 @@ func TestLabNftables(t *testing.T) {
 	mustConnect(t, tp.client, "[2001:db8:1::1]:4242", false, "allow_from 192.0.2.0/24, client over IPv6")
 
 	// Sync(nil): closed, and the ruleset is exactly as before.
-	rep = syncOK(t, tp.server, "nftables", nil)
-	if rep.View.Hooked || len(rep.View.Rules) != 0 {
-		t.Fatalf("observe after Sync(nil): %+v", rep.View)
-	}
-	mustConnect(t, tp.client, "192.0.2.1:4242", false, "after Sync(nil)")
+	syncNilCloses(t, tp, "nftables")
 	if end := dumpNft(t, tp.server); end != before {
 		t.Fatalf("Sync(nil) left a difference:\n%s", lineDiff(before, end))
 	}
@@ -268,15 +265,110 @@ func TestLabNftablesFirewalld(t *testing.T) {
 	syncOK(t, tp.server, "nftables", nil)
 }
 
-// The iptables backend cannot open a port that a native nftables table
-// drops; it says so, naming the table and chain.
-func TestLabIptablesBesideNativeNft(t *testing.T) {
-	tp := newTopo(t)
-	sh(t, tp.server, "nft add table inet filter\nnft add chain inet filter input '{ type filter hook input priority filter; policy drop; }'")
-	rep := syncOK(t, tp.server, "iptables", []planner.Rule{crashplan})
-	if !hasWarning(rep.View.Warnings, "table inet filter chain input", `backend = "nftables"`) {
-		t.Fatalf("no warning about table inet filter: %q", rep.View.Warnings)
+// The iptables backend opens a port that a native nftables table drops as
+// well as iptables' INPUT: chain NETPLAN42 and its jump in iptables, and
+// chain netplan42 plus one tagged jump in table inet filter. Nothing else
+// changes, as nft and as iptables see the ruleset. With iptables-legacy
+// the kernel applies both the legacy table and the nftables table, so the
+// same holds.
+func TestLabIptablesNativeNft(t *testing.T) {
+	for _, variant := range []string{"nf_tables", "legacy"} {
+		t.Run(variant, func(t *testing.T) {
+			tp := newTopo(t)
+			ipt := map[string]string{"nf_tables": "iptables-nft", "legacy": "iptables-legacy"}[variant]
+			sh(t, tp.server, foreignIptables(ipt)+nativeNft)
+			tp.serve(t, 4242)
+			beforeNft, beforeIpt := dumpNft(t, tp.server), dumpIptables(t, tp.server, ipt)
+
+			// Closed by iptables' INPUT and by inet filter before Sync, open
+			// after, with no warning about a table netplan42 now handles.
+			rep := syncOpens(t, tp, "iptables", "iptables ("+variant+")")
+			if hasWarning(rep.View.Warnings, "inet filter") || hasWarning(rep.View.Warnings, `backend = "nftables"`) {
+				t.Fatalf("warning about a table netplan42 handles: %q", rep.View.Warnings)
+			}
+
+			// Identical apart from our chains and jumps, in both views.
+			afterNft, afterIpt := dumpNft(t, tp.server), dumpIptables(t, tp.server, ipt)
+			if withoutOurNft(afterNft) != beforeNft {
+				t.Fatalf("nft list ruleset changed apart from our objects:\n%s", lineDiff(beforeNft, withoutOurNft(afterNft)))
+			}
+			if withoutOurIptables(afterIpt) != withoutOurIptables(beforeIpt) {
+				t.Fatalf("iptables-save changed apart from our objects:\n%s", lineDiff(beforeIpt, withoutOurIptables(afterIpt)))
+			}
+			if !strings.Contains(afterNft, "policy drop;\n\t\tjump netplan42 comment \"netplan42\"\n\t\tiif \"lo\" accept") {
+				t.Fatalf("our jump is not at the top of inet filter input:\n%s", afterNft)
+			}
+			if strings.Contains(afterNft, "policy accept;\n\t\tjump netplan42") {
+				t.Fatal("hooked a table whose input chain does not drop our traffic (the fail2ban-like one)")
+			}
+			if !strings.Contains(afterIpt, "-A INPUT -m comment --comment netplan42 -j NETPLAN42\n") {
+				t.Fatalf("no jump to NETPLAN42 in iptables:\n%s", afterIpt)
+			}
+			t.Logf("table inet filter after sync:\n%s", tp.server.MustRun(t, "nft", "list", "table", "inet", "filter"))
+			syncOK(t, tp.server, "iptables", []planner.Rule{crashplan})
+			if again := dumpNft(t, tp.server); again != afterNft {
+				t.Fatalf("second sync of the same rules changed the ruleset:\n%s", lineDiff(afterNft, again))
+			}
+
+			// Someone deletes our jump in inet filter: Observe says not
+			// hooked (a plan shows drift), and Sync puts it back.
+			h := handleOf(t, tp.server, "inet filter", `jump netplan42 comment "netplan42"`)
+			sh(t, tp.server, "nft delete rule inet filter input handle "+h)
+			rep = fw(t, tp.server, "iptables", false, nil)
+			if rep.View.Hooked || !sameRules(rep.View.Rules, []planner.Rule{crashplan}) {
+				t.Fatalf("observe after deleting our jump in inet filter: hooked=%v rules=%+v", rep.View.Hooked, rep.View.Rules)
+			}
+			t.Logf("after deleting our jump in inet filter: hooked=%v", rep.View.Hooked)
+			mustConnect(t, tp.client, "192.0.2.1:4242", false, "without our jump in inet filter")
+			rep = syncOK(t, tp.server, "iptables", []planner.Rule{crashplan})
+			if !rep.View.Hooked {
+				t.Fatalf("observe after repair: hooked=false, warnings=%q", rep.View.Warnings)
+			}
+			if again := dumpNft(t, tp.server); again != afterNft {
+				t.Fatalf("repair did not restore the synced ruleset:\n%s", lineDiff(afterNft, again))
+			}
+			mustConnect(t, tp.client, "192.0.2.1:4242", true, "after repair")
+
+			// Someone flushes our chain in inet filter: not hooked either.
+			sh(t, tp.server, "nft flush chain inet filter netplan42")
+			rep = fw(t, tp.server, "iptables", false, nil)
+			if rep.View.Hooked || !hasWarning(rep.View.Warnings, "table inet filter chain netplan42 differs from iptables filter NETPLAN42") {
+				t.Fatalf("observe after flushing our chain in inet filter: hooked=%v warnings=%q", rep.View.Hooked, rep.View.Warnings)
+			}
+			t.Logf("after flush of inet filter netplan42: hooked=%v warnings=%q", rep.View.Hooked, rep.View.Warnings)
+			syncOK(t, tp.server, "iptables", []planner.Rule{crashplan})
+			mustConnect(t, tp.client, "192.0.2.1:4242", true, "after repair of the flush")
+
+			// Sync(nil): closed, and both views exactly as before.
+			syncNilCloses(t, tp, "iptables")
+			if end := dumpNft(t, tp.server); end != beforeNft {
+				t.Fatalf("Sync(nil) left a difference in nft list ruleset:\n%s", lineDiff(beforeNft, end))
+			}
+			if end := dumpIptables(t, tp.server, ipt); end != beforeIpt {
+				t.Fatalf("Sync(nil) left a difference in iptables-save:\n%s", lineDiff(beforeIpt, end))
+			}
+		})
 	}
-	t.Logf("warning: %s", findWarning(rep.View.Warnings, "inet filter"))
+}
+
+// A firewalld table is a manager's for the iptables backend too: left
+// alone, with firewalld's own command in the warning.
+func TestLabIptablesFirewalld(t *testing.T) {
+	tp := newTopo(t)
+	sh(t, tp.server, foreignIptables("iptables-nft")+foreignFirewalld)
+	tp.serve(t, 4242)
+	before := dumpNft(t, tp.server)
+	rep := syncOK(t, tp.server, "iptables", []planner.Rule{crashplan})
+	if !hasWarning(rep.View.Warnings, "table inet firewalld", "firewall-cmd --permanent --add-port=4242/tcp") {
+		t.Fatalf("no firewalld warning: %q", rep.View.Warnings)
+	}
+	t.Logf("warning: %s", findWarning(rep.View.Warnings, "firewalld"))
+	if after := dumpNft(t, tp.server); strings.Contains(after, "jump netplan42") || withoutOurNft(after) != before {
+		t.Fatalf("firewalld's table changed:\n%s", lineDiff(before, after))
+	}
+	mustConnect(t, tp.client, "192.0.2.1:4242", false, "firewalld rejects, netplan42 leaves it alone")
 	syncOK(t, tp.server, "iptables", nil)
+	if end := dumpNft(t, tp.server); end != before {
+		t.Fatalf("Sync(nil) left a difference:\n%s", lineDiff(before, end))
+	}
 }

@@ -196,6 +196,37 @@ func syncOK(t *testing.T, ns *lab.Namespace, backend string, rules []planner.Rul
 	return rep
 }
 
+// syncOpens checks that port 4242 on the server is closed, that a Sync of
+// crashplan with backend opens it over IPv4 and IPv6, and that Observe
+// reads the rule back, hooked; want is the Backend Open should pick.
+func syncOpens(t *testing.T, tp *topo, backend, want string) fwReply {
+	t.Helper()
+	mustConnect(t, tp.client, "192.0.2.1:4242", false, "before sync")
+	rep := syncOK(t, tp.server, backend, []planner.Rule{crashplan})
+	if rep.Backend != want {
+		t.Fatalf("backend %q, want %q", rep.Backend, want)
+	}
+	t.Logf("backend %s, sync took %v", rep.Backend, rep.SyncDur)
+	mustConnect(t, tp.client, "192.0.2.1:4242", true, "after sync")
+	mustConnect(t, tp.client, "[2001:db8:1::1]:4242", true, "after sync (IPv6)")
+	if !rep.View.Hooked || !sameRules(rep.View.Rules, []planner.Rule{crashplan}) {
+		t.Fatalf("observe after sync: hooked=%v rules=%+v warnings=%q", rep.View.Hooked, rep.View.Rules, rep.View.Warnings)
+	}
+	t.Logf("observe: hooked=%v rules=%+v warnings=%q", rep.View.Hooked, rep.View.Rules, rep.View.Warnings)
+	return rep
+}
+
+// syncNilCloses checks that Sync(nil) with backend closes port 4242 again
+// and leaves nothing to observe.
+func syncNilCloses(t *testing.T, tp *topo, backend string) {
+	t.Helper()
+	rep := syncOK(t, tp.server, backend, nil)
+	if rep.View.Hooked || len(rep.View.Rules) != 0 {
+		t.Fatalf("observe after Sync(nil): %+v", rep.View)
+	}
+	mustConnect(t, tp.client, "192.0.2.1:4242", false, "after Sync(nil)")
+}
+
 // sameRules reports whether observed equals want as a planner would see
 // it: same rules, sources in any order.
 func sameRules(got, want []planner.Rule) bool {
@@ -303,18 +334,7 @@ func TestLabIptables(t *testing.T) {
 			before := dumpIptables(t, tp.server, ipt)
 
 			// 1) Closed by policy DROP before Sync, open after.
-			mustConnect(t, tp.client, "192.0.2.1:4242", false, "before sync")
-			rep := syncOK(t, tp.server, "iptables", []planner.Rule{crashplan})
-			if want := "iptables (" + variant + ")"; rep.Backend != want {
-				t.Fatalf("backend %q, want %q", rep.Backend, want)
-			}
-			t.Logf("backend %s, sync took %v", rep.Backend, rep.SyncDur)
-			mustConnect(t, tp.client, "192.0.2.1:4242", true, "after sync")
-			mustConnect(t, tp.client, "[2001:db8:1::1]:4242", true, "after sync (IPv6)")
-			if !rep.View.Hooked || !sameRules(rep.View.Rules, []planner.Rule{crashplan}) {
-				t.Fatalf("observe after sync: hooked=%v rules=%+v", rep.View.Hooked, rep.View.Rules)
-			}
-			t.Logf("observe: hooked=%v rules=%+v warnings=%q", rep.View.Hooked, rep.View.Rules, rep.View.Warnings)
+			syncOpens(t, tp, "iptables", "iptables ("+variant+")")
 
 			// 2) Foreign rules untouched, apart from our chain and jump.
 			after := dumpIptables(t, tp.server, ipt)
@@ -331,7 +351,7 @@ func TestLabIptables(t *testing.T) {
 
 			// 3) Someone flushes our chain, then deletes our jump.
 			sh(t, tp.server, ipt+" -F NETPLAN42")
-			rep = fw(t, tp.server, "iptables", false, nil)
+			rep := fw(t, tp.server, "iptables", false, nil)
 			if sameRules(rep.View.Rules, []planner.Rule{crashplan}) {
 				t.Fatalf("observe after flush still shows the rule: %+v", rep.View.Rules)
 			}
@@ -369,11 +389,7 @@ func TestLabIptables(t *testing.T) {
 			mustConnect(t, tp.outsider, "198.51.100.1:4242", false, "allow_from 192.0.2.0/24, outsider")
 
 			// Sync(nil): closed again, and the ruleset is as before, exactly.
-			rep = syncOK(t, tp.server, "iptables", nil)
-			if len(rep.View.Rules) != 0 || rep.View.Hooked {
-				t.Fatalf("observe after Sync(nil): %+v", rep.View)
-			}
-			mustConnect(t, tp.client, "192.0.2.1:4242", false, "after Sync(nil)")
+			syncNilCloses(t, tp, "iptables")
 			if end := dumpIptables(t, tp.server, ipt); end != before {
 				t.Fatalf("Sync(nil) left a difference:\n%s", lineDiff(before, end))
 			}

@@ -109,30 +109,6 @@ func ourJumps(c *nftChain) []int {
 	return hs
 }
 
-// inputDrops describes input chains that drop traffic keys (or, with no
-// keys, have policy drop), for backends that cannot write there. With
-// skipIptablesNft, iptables-nft's own tables are left out.
-func (rs *nftRuleset) inputDrops(keys []key, skipIptablesNft bool) []string {
-	var out []string
-	for _, t := range rs.tables {
-		if isOwn(t) || skipIptablesNft && isIptablesNft(t) {
-			continue
-		}
-		ft := t.ftable()
-		for _, c := range inputChains(t) {
-			if len(keys) == 0 && c.policy == "drop" {
-				out = append(out, fmt.Sprintf("nftables %s chain %s (policy drop) also filters incoming traffic", t, c.name))
-			}
-			for _, k := range keys {
-				if drops, _ := ft.walk(c.name, k); drops {
-					out = append(out, fmt.Sprintf("nftables %s chain %s also drops new %s traffic", t, c.name, k))
-				}
-			}
-		}
-	}
-	return out
-}
-
 // familyEntries returns the entries a table of family holds.
 func familyEntries(entries []entry, family string) []entry {
 	switch family {

@@ -201,6 +201,44 @@ func observeHooks(rs *nftRuleset, entries []entry, foreign hookable, source stri
 	return hooked, warns
 }
 
+// listHookable reads the tables that foreign selects and that hooks can
+// concern: those with a filter base chain on the input hook or holding our
+// chain. It lists chains first (`nft -j list chains`: no rules, so cheap
+// even beside a large iptables-nft ruleset) and then only those tables in
+// full; with text, also `nft -a list table` for the rule text that
+// warnings quote.
+func listHookable(ctx context.Context, run runFunc, foreign hookable, text bool) (*nftRuleset, error) {
+	out, err := run(ctx, nil, "nft", "-j", "list", "chains")
+	if err != nil {
+		return nil, err
+	}
+	chains, err := parseNftJSON(out)
+	if err != nil {
+		return nil, err
+	}
+	rs := &nftRuleset{}
+	for _, t := range chains.tables {
+		if !foreign(t) || len(inputChains(t)) == 0 && t.chains[ChainNft] == nil {
+			continue
+		}
+		out, err := run(ctx, nil, "nft", "-j", "list", "table", t.family, t.name)
+		if err != nil {
+			return nil, err
+		}
+		full, err := parseNftJSON(out)
+		if err != nil {
+			return nil, err
+		}
+		if text {
+			if out, err := run(ctx, nil, "nft", "-a", "list", "table", t.family, t.name); err == nil {
+				full.attachText(out)
+			}
+		}
+		rs.tables = append(rs.tables, full.tables...)
+	}
+	return rs, nil
+}
+
 // newNft makes the knftables interface transactions run through; what
 // names the caller in errors ("nftables backend").
 func newNft(what string) (knftables.Interface, error) {
