@@ -110,6 +110,21 @@ func TestCaptureRulesets(t *testing.T) {
 			{"nft-native.json", []string{"nft", "-j", "list", "ruleset"}},
 			{"nft-native.txt", []string{"nft", "-a", "list", "ruleset"}},
 		}},
+		// The iptables backend reads nft tables chains first, then each
+		// table that filters input (iptables-nft's are read by
+		// iptables-save).
+		{"iptables-native", foreignIptables("iptables-nft") + nativeNft, "iptables", []captureStep{
+			{"nft-ipt-chains-before.json", []string{"nft", "-j", "list", "chains"}},
+			{"nft-ipt-inet-filter-before.json", []string{"nft", "-j", "list", "table", "inet", "filter"}},
+			{"nft-ipt-f2b-before.json", []string{"nft", "-j", "list", "table", "inet", "f2b-table"}},
+		}, []captureStep{
+			{"nft-ipt-chains.json", []string{"nft", "-j", "list", "chains"}},
+			{"nft-ipt-inet-filter.json", []string{"nft", "-j", "list", "table", "inet", "filter"}},
+			{"nft-ipt-inet-filter.txt", []string{"nft", "-a", "list", "table", "inet", "filter"}},
+			{"nft-ipt-f2b.json", []string{"nft", "-j", "list", "table", "inet", "f2b-table"}},
+			{"iptables-save-native.txt", []string{"iptables-nft-save"}},
+			{"ip6tables-save-native.txt", []string{"ip6tables-nft-save"}},
+		}},
 		{"firewalld", foreignFirewalld, "nftables", nil, []captureStep{
 			{"nft-firewalld.json", []string{"nft", "-j", "list", "ruleset"}},
 			{"nft-firewalld.txt", []string{"nft", "-a", "list", "ruleset"}},

@@ -106,19 +106,31 @@ func TestNftTransactionGolden(t *testing.T) {
 }
 
 // Everything the transaction touches is ours: our table, chains named
-// netplan42, and rules that are our jumps (by handle) or in our chains.
+// netplan42, and rules that are our jumps (by handle) or in our chains;
+// also for the iptables backend's transactions on native tables.
 func TestNftTransactionTouchesOnlyOurs(t *testing.T) {
-	for _, capture := range []string{"nft-native-before.json", "nft-native.json", "nft-ufw.json", "nft-firewalld.json"} {
-		rs := parseCapture(t, capture)
-		for _, rules := range [][]planner.Rule{captureRules, nil, {crashplan}} {
-			tx := knftables.NewFake("", "").NewTransaction()
-			buildNftTx(tx, rs, expand(rules))
-			for _, line := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
-				if line == "" {
-					continue
-				}
-				if !ours(rs, line) {
-					t.Errorf("%s: transaction line touches a foreign object: %s", capture, line)
+	builds := map[string]func(*knftables.Transaction, *nftRuleset, []entry){
+		"nftables": buildNftTx,
+		"iptables (nf_tables)": func(tx *knftables.Transaction, rs *nftRuleset, es []entry) {
+			hookTx(tx, rs, es, (&iptablesBackend{variant: "nf_tables"}).hookable)
+		},
+		"iptables (legacy)": func(tx *knftables.Transaction, rs *nftRuleset, es []entry) {
+			hookTx(tx, rs, es, (&iptablesBackend{variant: "legacy"}).hookable)
+		},
+	}
+	for backend, build := range builds {
+		for _, capture := range []string{"nft-native-before.json", "nft-native.json", "nft-ufw.json", "nft-firewalld.json", "nft-ipt-inet-filter.json"} {
+			rs := parseCapture(t, capture)
+			for _, rules := range [][]planner.Rule{captureRules, nil, {crashplan}} {
+				tx := knftables.NewFake("", "").NewTransaction()
+				build(tx, rs, expand(rules))
+				for _, line := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
+					if line == "" {
+						continue
+					}
+					if !ours(rs, line) {
+						t.Errorf("%s, %s: transaction line touches a foreign object: %s", backend, capture, line)
+					}
 				}
 			}
 		}
@@ -310,6 +322,8 @@ func FuzzParseNftJSON(f *testing.F) {
 		}
 		observeNft(rs)
 		buildNftTx(knftables.NewFake("", "").NewTransaction(), rs, expand(captureRules))
+		observeHooks(rs, expand(captureRules), (&iptablesBackend{variant: "legacy"}).hookable, "fuzz")
+		hookTx(knftables.NewFake("", "").NewTransaction(), rs, expand(captureRules), (&iptablesBackend{variant: "nf_tables"}).hookable)
 		rs.attachText(b)
 	})
 }
