@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestPureCore keeps the planner and the config loader free of IO edges:
-// they must never reach the network, run commands, or import a driver.
+// TestPureCore keeps the planner, the config loader and the diagnosis of
+// status and check free of IO edges: they must never reach the network,
+// run commands, or import a driver.
 // (os itself imports syscall, so syscall is checked among direct imports.)
 func TestPureCore(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
@@ -16,7 +17,8 @@ func TestPureCore(t *testing.T) {
 	banned := []string{"net", "net/http", "os/exec",
 		"github.com/netplan42/netplan42/router", "github.com/netplan42/netplan42/firewall",
 		"github.com/netplan42/netplan42/apply", "github.com/netplan42/netplan42/state"}
-	for _, pkg := range []string{"github.com/netplan42/netplan42/planner", "github.com/netplan42/netplan42/schema"} {
+	for _, pkg := range []string{"github.com/netplan42/netplan42/planner", "github.com/netplan42/netplan42/schema",
+		"github.com/netplan42/netplan42/diagnose"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)
