@@ -75,6 +75,8 @@ own slice of the shared config: run netplan42 on every machine.`,
 	root.AddCommand(
 		newValidate(stdio), newFmt(stdio), newPlan(stdio), newApply(stdio, false), newApply(stdio, true),
 		newShow(stdio), newVersion(stdio),
+		newStatus(stdio),
+		newCheck(stdio),
 	)
 	return root
 }
