@@ -23,6 +23,16 @@ import (
 // maxDescription bounds a device description we read.
 const maxDescription = 256 << 10
 
+// Limits on a description's shape, checked before it is decoded.
+// miniupnpd's has 75 elements nested 9 deep (testdata/rootdesc-igd2.http);
+// the limits leave vendors' larger ones ample room. Without them a
+// description of maxDescription bytes of "<device/>" decodes into some
+// 29,000 goupnp.Device values: 130 MB allocated for one bad answer.
+const (
+	maxDescriptionElements = 4096
+	maxDescriptionDepth    = 32
+)
+
 // igdService is a WAN connection service found in a description.
 type igdService struct {
 	Type       string // urn:schemas-upnp-org:service:WANIPConnection:2
@@ -37,6 +47,9 @@ type igdService struct {
 func parseDescription(b []byte, loc *url.URL) (*goupnp.RootDevice, []igdService, error) {
 	if len(b) > maxDescription {
 		return nil, nil, fmt.Errorf("device description of %d bytes is too long", len(b))
+	}
+	if _, err := descriptionShape(b); err != nil {
+		return nil, nil, fmt.Errorf("device description: %v", err)
 	}
 	root := new(goupnp.RootDevice)
 	dec := xml.NewDecoder(bytes.NewReader(b))
@@ -66,6 +79,35 @@ func parseDescription(b []byte, loc *url.URL) (*goupnp.RootDevice, []igdService,
 		return root, nil, fmt.Errorf("device description lists no WANIPConnection or WANPPPConnection service")
 	}
 	return root, found, nil
+}
+
+// descriptionShape reads b's elements without decoding them and fails at
+// the first element past maxDescriptionElements or maxDescriptionDepth. It
+// returns how many elements it read, so tests can see where it stopped.
+func descriptionShape(b []byte) (int, error) {
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	dec.CharsetReader = charsetReader
+	elements, depth := 0, 0
+	for {
+		t, err := dec.RawToken()
+		if err != nil {
+			// The decoder reports syntax errors, with their lines.
+			return elements, nil
+		}
+		switch t.(type) {
+		case xml.StartElement:
+			elements++
+			depth++
+			if elements > maxDescriptionElements {
+				return elements, fmt.Errorf("more than %d elements", maxDescriptionElements)
+			}
+			if depth > maxDescriptionDepth {
+				return elements, fmt.Errorf("elements nested more than %d deep", maxDescriptionDepth)
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
 }
 
 // charsetReader accepts the encodings routers declare for ASCII XML.

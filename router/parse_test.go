@@ -87,23 +87,89 @@ func TestParseDescription(t *testing.T) {
 			t.Errorf("%s: no device type", name)
 		}
 	}
-	// URLBase and a namespaced, re-prefixed document (a quirk miniupnpd
-	// never produces).
-	odd := `<?xml version="1.0" encoding="ISO-8859-1"?>
-<d:root xmlns:d="urn:schemas-upnp-org:device-1-0"><d:URLBase>http://192.0.2.1:5000/base/</d:URLBase>
-<d:device><d:deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</d:deviceType>
-<d:deviceList><d:device><d:deviceList><d:device><d:serviceList><d:service>
-<d:serviceType>urn:schemas-upnp-org:service:WANPPPConnection:1</d:serviceType>
-<d:controlURL>ctl/ppp</d:controlURL></d:service></d:serviceList></d:device></d:deviceList></d:device></d:deviceList></d:device></d:root>`
 	// goupnp resolves a relative control URL from the root of URLBase
 	// ("ctl/ppp" as "/ctl/ppp"), a workaround for routers that mean it so;
 	// the SOAP clients it builds use the same URL.
-	_, svcs, err := parseDescription([]byte(odd), loc)
+	_, svcs, err := parseDescription([]byte(oddDescription), loc)
 	if err != nil || len(svcs) != 1 || svcs[0].ControlURL != "http://192.0.2.1:5000/ctl/ppp" {
 		t.Errorf("odd description: %+v %v", svcs, err)
 	}
 	if _, _, err := parseDescription([]byte(`<root xmlns="urn:schemas-upnp-org:device-1-0"><device/></root>`), loc); err == nil {
 		t.Error("a description without WAN services parsed")
+	}
+}
+
+// oddDescription has a URLBase and a namespaced, re-prefixed document (a
+// quirk miniupnpd never produces).
+const oddDescription = `<?xml version="1.0" encoding="ISO-8859-1"?>
+<d:root xmlns:d="urn:schemas-upnp-org:device-1-0"><d:URLBase>http://192.0.2.1:5000/base/</d:URLBase>
+<d:device><d:deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</d:deviceType>
+<d:deviceList><d:device><d:deviceList><d:device><d:serviceList><d:service>
+<d:serviceType>urn:schemas-upnp-org:service:WANPPPConnection:1</d:serviceType>
+<d:controlURL>ctl/ppp</d:controlURL></d:service></d:serviceList></d:device></d:deviceList></d:device></d:deviceList></d:device></d:root>`
+
+// igdPath is testdata/rootdesc-igd2.http cut down to the path from the
+// root to its WANIPConnection:2 service, with a URLBase.
+const igdPath = `<?xml version="1.0"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0"><URLBase>http://192.0.2.1:45215/</URLBase><device>
+<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType><deviceList><device><deviceList><device><serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:WANIPConnection:2</serviceType><controlURL>/ctl/IPConn</controlURL>
+</service></serviceList></device></deviceList></device></deviceList></device></root>`
+
+// TestParseDescriptionShape feeds descriptions a buggy or hostile router
+// could send within maxDescription: each must fail at the shape check,
+// before goupnp decodes a value for every element.
+func TestParseDescriptionShape(t *testing.T) {
+	loc, _ := url.Parse("http://192.0.2.1:45215/rootDesc.xml")
+	const head = `<root xmlns="urn:schemas-upnp-org:device-1-0"><device>`
+	// fill repeats unit between start and end to make a description of
+	// nearly maxDescription bytes.
+	fill := func(start, unit, end string) []byte {
+		n := (maxDescription - len(head) - len(start) - len(end) - len("</device></root>")) / len(unit)
+		return []byte(head + start + strings.Repeat(unit, n) + end + "</device></root>")
+	}
+	for _, tc := range []struct {
+		name     string
+		in       []byte
+		err      string
+		elements int // where the shape check stopped
+	}{
+		// Before the check, the first decoded into about 29,000
+		// goupnp.Device values (350,000 allocations, 130 MB).
+		{"devices", fill("<deviceList>", "<device/>", "</deviceList>"), "more than 4096 elements", maxDescriptionElements + 1},
+		{"services", fill("<serviceList>", "<service/>", "</serviceList>"), "more than 4096 elements", maxDescriptionElements + 1},
+		{"icons", fill("<iconList>", "<icon/>", "</iconList>"), "more than 4096 elements", maxDescriptionElements + 1},
+		{"unknown", fill("", "<x/>", ""), "more than 4096 elements", maxDescriptionElements + 1},
+		{"deep", []byte(head + strings.Repeat("<deviceList><device>", 4000)), "nested more than 32 deep", maxDescriptionDepth + 1},
+		{"deep unclosed", []byte(head + strings.Repeat("<a>", 30000)), "nested more than 32 deep", maxDescriptionDepth + 1},
+	} {
+		if len(tc.in) > maxDescription {
+			t.Fatalf("%s: %d bytes, over maxDescription", tc.name, len(tc.in))
+		}
+		n, err := descriptionShape(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.err) || n != tc.elements {
+			t.Errorf("%s: descriptionShape read %d elements, error %v; want %d, %q", tc.name, n, err, tc.elements, tc.err)
+		}
+		_, _, err = parseDescription(tc.in, loc)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: parseDescription error %v, want %q", tc.name, err, tc.err)
+		}
+		// The check itself allocates about 3 per element it reads.
+		if a := testing.AllocsPerRun(1, func() { parseDescription(tc.in, loc) }); a > 4*maxDescriptionElements {
+			t.Errorf("%s: %.0f allocations", tc.name, a)
+		}
+	}
+
+	// A description at both limits still parses: igdPath with empty
+	// elements and a nest of them in root, before its device.
+	nested := strings.Repeat("<x>", maxDescriptionDepth-1) + strings.Repeat("</x>", maxDescriptionDepth-1)
+	pad := strings.Repeat("<x/>", maxDescriptionElements-strings.Count(igdPath+nested, "</"))
+	in := strings.Replace(igdPath, "<device>", pad+nested+"<device>", 1)
+	if n, err := descriptionShape([]byte(in)); err != nil || n != maxDescriptionElements {
+		t.Errorf("at the limits: %d elements, %v", n, err)
+	}
+	if _, svcs, err := parseDescription([]byte(in), loc); err != nil || len(svcs) != 1 {
+		t.Errorf("at the limits: %+v %v", svcs, err)
 	}
 }
 
