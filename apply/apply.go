@@ -42,6 +42,9 @@ func (r Result) String() string {
 type Options struct {
 	Now      func() time.Time // default time.Now
 	Progress io.Writer        // one line per step; nil for silence
+	// Done, when set, hears of every change carried out or failed: the
+	// agent logs one line per change from it.
+	Done func(c planner.Change, err error)
 }
 
 // Apply carries out plan's changes, starting from prior, and returns the new
@@ -54,7 +57,7 @@ func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drive
 	if plan.HasErrors() {
 		return prior, Result{}, errors.New("the plan has errors; resolve them and plan again")
 	}
-	a := &applier{d: d, j: j, now: opts.Now, out: opts.Progress, state: clonePrior(prior)}
+	a := &applier{d: d, j: j, now: opts.Now, out: opts.Progress, done: opts.Done, state: clonePrior(prior)}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -69,7 +72,7 @@ func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drive
 	}
 	for _, c := range plan.Changes {
 		if c.Kind == planner.KindMapping && c.Action == planner.Delete {
-			step(a.deleteMapping(ctx, c))
+			step(a.report(c, a.deleteMapping(ctx, c)))
 		}
 	}
 	step(a.rules(ctx, plan))
@@ -83,7 +86,7 @@ func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drive
 				step(fmt.Errorf("%s: not applied: %w", c.Address, ctx.Err()))
 				continue
 			}
-			step(a.mapping(ctx, c))
+			step(a.report(c, a.mapping(ctx, c)))
 		case planner.NoOp:
 			step(a.adopt(c))
 		}
@@ -96,6 +99,7 @@ type applier struct {
 	j     journal
 	now   func() time.Time
 	out   io.Writer
+	done  func(planner.Change, error)
 	state planner.Prior
 	res   Result
 }
@@ -103,6 +107,14 @@ type applier struct {
 func clonePrior(p planner.Prior) planner.Prior {
 	p.Resources = slices.Clone(p.Resources)
 	return p
+}
+
+// report tells Done of a change's outcome and passes the error on.
+func (a *applier) report(c planner.Change, err error) error {
+	if a.done != nil {
+		a.done(c, err)
+	}
+	return err
 }
 
 func (a *applier) say(format string, args ...any) { fmt.Fprintf(a.out, format+"\n", args...) }
@@ -246,12 +258,22 @@ func (a *applier) rules(ctx context.Context, plan *planner.Plan) error {
 		}
 	}
 	if changed {
+		var err error
 		if a.d.Rules == nil {
-			return errors.New("firewall changes planned but no firewall backend to make them")
+			err = errors.New("firewall changes planned but no firewall backend to make them")
+		} else {
+			a.say("firewall: Syncing %d rule(s)...", len(final))
+			if err = a.d.Rules.Sync(ctx, final); err != nil {
+				err = fmt.Errorf("firewall: %w", err)
+			}
 		}
-		a.say("firewall: Syncing %d rule(s)...", len(final))
-		if err := a.d.Rules.Sync(ctx, final); err != nil {
-			return fmt.Errorf("firewall: %w", err)
+		for _, c := range plan.Changes {
+			if c.Kind == planner.KindRule && c.Action != planner.NoOp && !c.StateOnly {
+				a.report(c, err)
+			}
+		}
+		if err != nil {
+			return err
 		}
 		a.say("firewall: Sync complete")
 	}

@@ -134,6 +134,10 @@ type Plan struct {
 	Network       string `json:"network"`
 	Destroy       bool   `json:"destroy,omitempty"`
 
+	// RouterRestarted says why the router is believed to have restarted
+	// since the last apply (its mappings are then gone); empty otherwise.
+	RouterRestarted string `json:"router_restarted,omitempty"`
+
 	Changes     []Change     `json:"changes"`
 	Drift       []Drift      `json:"drift"`
 	Diagnostics []Diagnostic `json:"diagnostics"`

@@ -210,6 +210,7 @@ func (pl *planning) mappings() {
 	}
 	restarted, restartWhy := pl.routerRestarted()
 	if restarted {
+		pl.plan.RouterRestarted = restartWhy
 		pl.warn(restartWhy, "mappings made before the restart are gone and will be made again")
 	}
 	claimed := map[MappingKey]bool{}
