@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	children := lab.Children()
 	children["hold-lock"] = holdLock
+	children["http-get"] = httpGet
 	lab.ChildMain(m, children)
 	os.RemoveAll(dir)
 }
@@ -51,6 +54,22 @@ func holdLock(ctx context.Context, args []string) error {
 	fmt.Println("locked")
 	time.Sleep(time.Minute)
 	return nil
+}
+
+// httpGet prints the body of GET args[0]: run inside a namespace, it
+// reaches a server listening on that namespace's loopback.
+func httpGet(ctx context.Context, args []string) error {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(args[0])
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", args[0], resp.Status)
+	}
+	_, err = io.Copy(os.Stdout, resp.Body)
+	return err
 }
 
 type result struct {

@@ -74,7 +74,7 @@ own slice of the shared config: run netplan42 on every machine.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newValidate(stdio), newFmt(stdio), newPlan(stdio), newApply(stdio, false), newApply(stdio, true),
-		newShow(stdio), newVersion(stdio),
+		newShow(stdio), newVersion(stdio), newAgent(stdio),
 		newStatus(stdio),
 		newCheck(stdio),
 	)

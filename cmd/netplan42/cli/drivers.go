@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/netplan42/netplan42/agent"
 	"github.com/netplan42/netplan42/firewall"
 	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/router"
@@ -62,11 +63,11 @@ func driverConfig(c *schema.Computer, n *schema.Network, configDir string) state
 func openDrivers(ctx context.Context, dc state.Drivers) (*drivers, error) {
 	r, err := router.Open(ctx, router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway})
 	if err != nil {
-		return nil, fmt.Errorf("router: %w", err)
+		return nil, &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("router: %w", err)}
 	}
 	f, err := firewall.Open(ctx, firewall.Config{Backend: dc.Firewall})
 	if err != nil {
-		return nil, fmt.Errorf("firewall: %w", err)
+		return nil, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("firewall: %w", err)}
 	}
 	return &drivers{router: r, firewall: f}, nil
 }

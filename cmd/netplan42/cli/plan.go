@@ -244,7 +244,9 @@ func confirm(stdio IO, op string) (bool, error) {
 
 func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
-func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
+// carryOut applies p through its drivers, saving state after every
+// change, and returns the state it ends with. The CLI and the agent share it.
+func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prior, apply.Result, error) {
 	st := p.t.st
 	if st == nil {
 		st = state.New(p.t.computer.Address())
@@ -258,7 +260,14 @@ func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
 		}
 		d.Rules = p.d.firewall
 	}
-	_, res, err := apply.Apply(ctx, p.plan, prior, d, &state.Journal{W: p.t.store, S: st}, apply.Options{Now: nowFunc, Progress: stdio.Out})
+	if opts.Now == nil {
+		opts.Now = nowFunc
+	}
+	return apply.Apply(ctx, p.plan, prior, d, &state.Journal{W: p.t.store, S: st}, opts)
+}
+
+func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
+	_, res, err := carryOut(ctx, p, apply.Options{Progress: stdio.Out})
 	if err != nil {
 		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", paint(stdio.Out, colorRed+colorBold, "Apply incomplete!"), res)
 		return fmt.Errorf("%w\n\nState holds everything that was done; run plan to see what is left.", err)

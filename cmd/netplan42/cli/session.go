@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/netplan42/netplan42/agent"
 	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/schema"
 	"github.com/netplan42/netplan42/state"
@@ -270,10 +271,10 @@ func observe(ctx context.Context, d *drivers, want []planner.MappingKey) (planne
 	}()
 	wg.Wait()
 	if rerr != nil {
-		return o, fmt.Errorf("observing the router: %w", rerr)
+		return o, &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("observing the router: %w", rerr)}
 	}
 	if ferr != nil {
-		return o, fmt.Errorf("observing the firewall: %w", ferr)
+		return o, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("observing the firewall: %w", ferr)}
 	}
 	if o.Firewall.LocalPrefixes == nil {
 		o.Firewall.LocalPrefixes = d.localPrefixes()

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netplan42/netplan42/agent"
+	"github.com/netplan42/netplan42/apply"
+	"github.com/netplan42/netplan42/planner"
+	"github.com/netplan42/netplan42/schema"
+	"github.com/netplan42/netplan42/state"
+)
+
+type agentFlags struct {
+	configFlags
+	targetFlags
+	interval      time.Duration
+	listen        string
+	releaseOnExit bool
+	logFormat     string
+	logLevel      string
+}
+
+func newAgent(stdio IO) *cobra.Command {
+	f := &agentFlags{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Keep this computer's mappings and rules in place, all the time",
+		Long: `Agent plans and applies at start, then keeps the router and the firewall
+matching the config: it renews each lease at about half of what the router
+granted, puts back mappings a router restart lost and rules a firewall reload
+wiped, and backs off when the router fails. It reloads the config on SIGHUP
+and when the files change (a config with errors is refused and the last good
+one stays). It holds the state lock only while applying, so plan still runs.
+
+SIGTERM or SIGINT stop it; with --release-on-exit it first removes the
+mappings and rules it made. /metrics serves Prometheus metrics and /healthz
+liveness on --listen.`,
+		Example: "  netplan42 agent --config /etc/netplan42 --interval 60s\n  netplan42 agent --log-format json --release-on-exit",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runAgent(cmd.Context(), stdio, f) },
+	}
+	f.configFlags.register(cmd)
+	f.targetFlags.register(cmd)
+	fl := cmd.Flags()
+	fl.DurationVar(&f.interval, "interval", time.Minute, "time between reconciles (sooner when a lease is half gone)")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:9442", `address for /metrics and /healthz; "" serves nothing`)
+	fl.BoolVar(&f.releaseOnExit, "release-on-exit", false, "on SIGTERM/SIGINT, remove the mappings and rules the agent made")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runAgent(ctx context.Context, stdio IO, f *agentFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level=%s: want debug, info, warn or error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch f.logFormat {
+	case "text":
+		h = slog.NewTextHandler(stdio.Err, opts)
+	case "json":
+		h = slog.NewJSONHandler(stdio.Err, opts)
+	default:
+		return fmt.Errorf("--log-format=%s: want text or json", f.logFormat)
+	}
+	log := slog.New(h)
+	r := &agentRunner{flags: f, log: log}
+	if err := r.Reload(); err != nil {
+		// The first config must be good: there is no last good one.
+		fmt.Fprintln(stdio.Err, err)
+		return reported
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a := agent.New(agent.Config{
+		Interval: f.interval, Listen: f.listen, ReleaseOnExit: f.releaseOnExit,
+		ConfigPath: f.config, Logger: log,
+	}, r)
+	return a.Run(ctx, hup)
+}
+
+// agentRunner is the agent's Reconciler: the same config, planner, state
+// and drivers as plan and apply.
+type agentRunner struct {
+	flags    *agentFlags
+	log      *slog.Logger
+	computer *schema.Computer
+	network  *schema.Network
+	dir      string
+}
+
+// Reload loads the config; on error the last good one stays.
+func (r *agentRunner) Reload() error {
+	var msgs bytes.Buffer
+	cfg, _, err := loadConfig(IO{Err: &msgs}, &r.flags.configFlags, true)
+	if err != nil {
+		if errors.Is(err, reported) {
+			return errors.New(strings.TrimSpace(msgs.String()))
+		}
+		return err
+	}
+	c, err := pickComputer(cfg, r.flags.computer)
+	if err != nil {
+		return err
+	}
+	if m := strings.TrimSpace(msgs.String()); m != "" {
+		r.log.Info("config notes", "text", m)
+	}
+	r.computer, r.network, r.dir = c, cfg.Networks[c.Network], cfg.Dir
+	return nil
+}
+
+func (r *agentRunner) Reconcile(ctx context.Context) (agent.Report, error) {
+	return r.pass(ctx, false, 1)
+}
+
+func (r *agentRunner) Release(ctx context.Context) (agent.Report, error) {
+	return r.pass(ctx, true, 1)
+}
+
+// pass plans without holding the lock (a shared one while reading state),
+// then applies under the exclusive lock. If the state moved in between
+// (an admin applied), it plans again, once.
+func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agent.Report, error) {
+	var rep agent.Report
+	t := &target{computer: r.computer, network: r.network}
+	if err := t.open(ctx, &r.flags.targetFlags, "agent", false); err != nil {
+		return rep, lockOrState(err)
+	}
+	t.close()
+	p := &planned{t: t, dc: driverConfig(r.computer, r.network, r.dir)}
+	var err error
+	if p.d, err = openDrivers(ctx, p.dc); err != nil {
+		return rep, err
+	}
+	if p.observed, err = observe(ctx, p.d, wantKeys(r.computer, t.prior())); err != nil {
+		return rep, err
+	}
+	p.plan = planner.Compute(planner.Input{Computer: r.computer, Network: r.network, Observed: p.observed,
+		Prior: t.prior(), Now: nowFunc(), Destroy: destroy})
+	rep.Plan, rep.State = p.plan, t.prior()
+	for _, d := range p.plan.Diagnostics {
+		if d.Severity == planner.Warning {
+			r.log.Warn(d.Summary, "detail", d.Detail)
+		}
+	}
+	if p.plan.HasErrors() {
+		var msgs []string
+		for _, d := range p.plan.Diagnostics {
+			if d.Severity == planner.Error {
+				msgs = append(msgs, d.Summary)
+			}
+		}
+		return rep, &agent.Error{Kind: agent.KindPlan, Err: errors.New(strings.Join(msgs, "; "))}
+	}
+	if !p.plan.HasChanges() && !adopts(p.plan, t.prior()) {
+		return rep, nil
+	}
+	serial := stateSerial(t.st)
+	if err := t.open(ctx, &r.flags.targetFlags, "agent", true); err != nil {
+		return rep, lockOrState(err)
+	}
+	defer t.close()
+	if stateSerial(t.st) != serial {
+		if retries > 0 {
+			t.close()
+			return r.pass(ctx, destroy, retries-1)
+		}
+		return rep, &agent.Error{Kind: agent.KindLock, Err: errors.New("the state changes under the agent's feet; retrying later")}
+	}
+	next, _, err := carryOut(ctx, p, apply.Options{Done: func(c planner.Change, err error) {
+		if err != nil {
+			r.log.Error("change failed", "address", c.Address, "action", string(c.Action), "reason", c.Reason, "error", err.Error())
+			return
+		}
+		rep.Applied = append(rep.Applied, c)
+		r.log.Info("changed", "address", c.Address, "action", string(c.Action), "reason", c.Reason)
+	}})
+	rep.State = next
+	if err != nil {
+		return rep, &agent.Error{Kind: agent.KindApply, Err: err}
+	}
+	return rep, nil
+}
+
+func stateSerial(st *state.State) uint64 {
+	if st == nil {
+		return 0
+	}
+	return st.Serial
+}
+
+func lockOrState(err error) error {
+	if errors.Is(err, state.ErrLocked) {
+		return &agent.Error{Kind: agent.KindLock, Err: err}
+	}
+	return &agent.Error{Kind: agent.KindState, Err: err}
+}
