@@ -462,3 +462,43 @@ func TestLabManual(t *testing.T) {
 		t.Errorf("discovery took %v", rep.OpenTime)
 	}
 }
+
+// TestLabDiscovery opens each kind of router with each protocol order and
+// logs how long discovery took: the first protocol in the order that
+// answers wins, and one that answers does so well under a second.
+func TestLabDiscovery(t *testing.T) {
+	lab.Require(t)
+	upnpFirst := []string{planner.ViaUPnP, planner.ViaNATPMP, planner.ViaManual}
+	natpmpFirst := []string{planner.ViaNATPMP, planner.ViaUPnP, planner.ViaManual}
+	for _, tc := range []struct {
+		name  string
+		spec  lab.Spec
+		order []string
+		want  string
+		max   time.Duration
+	}{
+		{"both", lab.Spec{}, upnpFirst, planner.ViaUPnP, time.Second},
+		{"both natpmp first", lab.Spec{}, natpmpFirst, planner.ViaNATPMP, time.Second},
+		{"upnp only", lab.Spec{NoNATPMP: true}, upnpFirst, planner.ViaUPnP, time.Second},
+		{"upnp only natpmp first", lab.Spec{NoNATPMP: true}, natpmpFirst, planner.ViaUPnP, time.Second},
+		{"natpmp only", lab.Spec{NoUPnP: true}, upnpFirst, planner.ViaNATPMP, time.Second},
+		{"natpmp only natpmp first", lab.Spec{NoUPnP: true}, natpmpFirst, planner.ViaNATPMP, time.Second},
+		{"neither", lab.Spec{NoDaemon: true}, upnpFirst, planner.ViaManual, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := lab.StartT(t, tc.spec)
+			var times []string
+			for range 3 {
+				rep := do(t, l, 1, doRequest{Protocols: tc.order, Ops: []doOp{{Op: "observe"}}})
+				times = append(times, rep.OpenTime.Round(time.Millisecond).String())
+				if rep.Protocol != tc.want {
+					t.Errorf("protocol %s, want %s; notes %q", rep.Protocol, tc.want, rep.Results[0].View.Notes)
+				}
+				if rep.OpenTime > tc.max {
+					t.Errorf("discovery took %v, want under %v", rep.OpenTime, tc.max)
+				}
+			}
+			t.Logf("%s with order %v: %s in %s", tc.name, tc.order, tc.want, strings.Join(times, ", "))
+		})
+	}
+}
