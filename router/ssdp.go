@@ -24,6 +24,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -115,10 +117,21 @@ type ssdpFound struct {
 	Rejected []string // why other replies were ignored, for Notes
 }
 
+// errSSDPRefused reports that the gateway answered an M-SEARCH with ICMP
+// port unreachable: nothing listens on its SSDP port.
+var errSSDPRefused = errors.New("nothing listens there (ICMP port unreachable)")
+
 // searchGateway sends M-SEARCH for every search target to the gateway
 // (unicast) and to the SSDP multicast group, and waits until wait has passed
 // or a reply for the most preferred target arrived. Only replies sent from
 // gw with a LOCATION on gw are accepted.
+//
+// A router without UPnP would cost the whole wait, so one more M-SEARCH
+// goes from a socket connected to the gateway's SSDP port: when the
+// gateway answers it with ICMP port unreachable, that socket's read fails
+// and the search ends at once. The socket only listens for that error;
+// replies are read from the unconnected socket alone, whatever port a
+// router answers from.
 func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration) (ssdpFound, error) {
 	var found ssdpFound
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
@@ -136,6 +149,28 @@ func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration) (ssdp
 
 	unicast := net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, 1900))
 	multicast := net.UDPAddrFromAddrPort(ssdpMulticast)
+	var refused atomic.Bool
+	if probe, err := net.DialUDP("udp4", nil, unicast); err == nil {
+		done := make(chan struct{})
+		defer func() { probe.Close(); <-done }()
+		// Sent first: routers rate-limit their ICMP errors, and the
+		// NAT-PMP probe and the searches below ask for some too.
+		probe.Write(searchMessage(searchTargets[0]))
+		go func() {
+			defer close(done)
+			buf := make([]byte, maxSSDPReply)
+			for {
+				_, err := probe.Read(buf)
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					refused.Store(true)
+					conn.SetReadDeadline(time.Now())
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
 	var sendErr error
 	send := func() {
 		for _, st := range searchTargets {
@@ -166,6 +201,11 @@ func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration) (ssdp
 			readUntil = resend
 		}
 		conn.SetReadDeadline(readUntil)
+		if refused.Load() {
+			// After the deadline was set: a refusal stored later
+			// also moves the deadline to now.
+			break
+		}
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			var ne net.Error
@@ -209,6 +249,9 @@ func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration) (ssdp
 		}
 		if ctx.Err() != nil {
 			return found, ctx.Err()
+		}
+		if refused.Load() {
+			return found, fmt.Errorf("ssdp search at %s: %w", unicast, errSSDPRefused)
 		}
 		return found, fmt.Errorf("no SSDP answer from %s within %v", gw, wait)
 	}
