@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -9,90 +8,61 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netplan42/netplan42/internal/textout"
 	"github.com/netplan42/netplan42/planner"
 )
+
+// printer is a textout.Printer the renderers hang their sections on.
+type printer struct{ textout.Printer }
 
 // RenderOptions control human output.
 type RenderOptions struct {
 	Color bool
 }
 
-const (
-	ansiReset  = "\x1b[0m"
-	ansiBold   = "\x1b[1m"
-	ansiRed    = "\x1b[31m"
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-)
-
-type printer struct {
-	w     io.Writer
-	color bool
-	err   error
-}
-
-func (p *printer) f(format string, a ...any) {
-	if p.err == nil {
-		_, p.err = fmt.Fprintf(p.w, format, a...)
-	}
-}
-
-func (p *printer) paint(code, s string) string {
-	if !p.color || s == "" {
-		return s
-	}
-	return code + s + ansiReset
-}
-
-func writeJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
-}
-
 // RenderStatusJSON writes the status report as JSON (FormatVersion).
-func RenderStatusJSON(w io.Writer, r *StatusReport) error { return writeJSON(w, r) }
+func RenderStatusJSON(w io.Writer, r *StatusReport) error { return textout.JSON(w, r) }
 
 // RenderCheckJSON writes the check report as JSON (FormatVersion).
-func RenderCheckJSON(w io.Writer, r *CheckReport) error { return writeJSON(w, r) }
+func RenderCheckJSON(w io.Writer, r *CheckReport) error { return textout.JSON(w, r) }
 
 // RenderStatus writes the status report for people.
 func RenderStatus(w io.Writer, r *StatusReport, opts RenderOptions) error {
-	p := &printer{w: w, color: opts.Color}
+	p := &printer{textout.Printer{W: w, Color: opts.Color}}
 	as := "not as root: some details are hidden"
 	if r.Root {
 		as = "as root"
 	}
-	p.f("%s (network %q), %s\n", p.paint(ansiBold, r.Computer), r.Network, as)
+	p.F("%s (network %q), %s\n", p.Paint(textout.Bold, r.Computer), r.Network, as)
 	h := r.Host
-	p.f("  host:     %s, gateway %s\n", addrOr(h.InternalAddress, "address unknown"), addrOr(h.Gateway, "?   "))
+	p.F("  host:     %s, gateway %s\n", addrOr(h.InternalAddress, "address unknown"), addrOr(h.Gateway, "?   "))
 	p.statusRouter(r)
 	p.statusFirewallLine(r)
 	switch {
 	case h.StatePath == "":
 	case h.StateFound:
-		p.f("  state:    %s\n", h.StatePath)
+		p.F("  state:    %s\n", h.StatePath)
 	case !slices.ContainsFunc(r.Limits, func(l string) bool { return strings.HasPrefix(l, "state: ") }):
-		p.f("  state:    %s (none yet: netplan42 has made nothing here)\n", h.StatePath)
+		p.F("  state:    %s (none yet: netplan42 has made nothing here)\n", h.StatePath)
 	default:
-		p.f("  state:    %s (not readable)\n", h.StatePath)
+		p.F("  state:    %s (not readable)\n", h.StatePath)
 	}
 	p.statusMappings(r)
 	p.statusRules(r)
 	p.statusServices(r)
 	p.findings(r.Findings)
 	if len(r.Limits) > 0 {
-		p.f("\n%s\n", p.paint(ansiBold, "Not seen from here:"))
+		p.F("\n%s\n", p.Paint(textout.Bold, "Not seen from here:"))
 		for _, l := range r.Limits {
-			p.f("  %s\n", l)
+			p.F("  %s\n", l)
 		}
 	}
 	sum := statusSummary(r.Findings)
 	if len(r.Limits) > 0 && sum == noProblems {
 		sum = "No problems found in what could be seen."
 	}
-	p.f("\n%s\n", sum)
-	return p.err
+	p.F("\n%s\n", sum)
+	return p.Err
 }
 
 func addrOr(a netip.Addr, alt string) string {
@@ -106,7 +76,7 @@ func (p *printer) statusRouter(r *StatusReport) {
 	rt := r.Router
 	lead := "  router:   "
 	line := func(s string) {
-		p.f("%s%s\n", lead, s)
+		p.F("%s%s\n", lead, s)
 		lead = "            "
 	}
 	for _, pr := range rt.Probes {
@@ -160,15 +130,15 @@ func (p *printer) statusFirewallLine(r *StatusReport) {
 	f := r.Firewall
 	switch {
 	case !f.Readable:
-		p.f("  firewall: %s\n", orText(f.Error, "not observed"))
+		p.F("  firewall: %s\n", orText(f.Error, "not observed"))
 	case f.Backend == "none":
-		p.f("  firewall: none (netplan42 manages no firewall here)\n")
+		p.F("  firewall: none (netplan42 manages no firewall here)\n")
 	case len(f.Rules) == 0:
-		p.f("  firewall: %s, no netplan42 rules\n", f.Backend)
+		p.F("  firewall: %s, no netplan42 rules\n", f.Backend)
 	case f.Hooked:
-		p.f("  firewall: %s, %s, reached from input\n", f.Backend, count(len(f.Rules), "netplan42 rule"))
+		p.F("  firewall: %s, %s, reached from input\n", f.Backend, count(len(f.Rules), "netplan42 rule"))
 	default:
-		p.f("  firewall: %s, %s, NOT reached (the jump to them is missing)\n", f.Backend, count(len(f.Rules), "netplan42 rule"))
+		p.F("  firewall: %s, %s, NOT reached (the jump to them is missing)\n", f.Backend, count(len(f.Rules), "netplan42 rule"))
 	}
 }
 
@@ -176,23 +146,23 @@ func (p *printer) statusMappings(r *StatusReport) {
 	if len(r.Mappings) == 0 && len(r.Foreign) == 0 {
 		return
 	}
-	p.f("\n%s\n", p.paint(ansiBold, "Router mappings:"))
+	p.F("\n%s\n", p.Paint(textout.Bold, "Router mappings:"))
 	for _, m := range r.Mappings {
 		k := fmt.Sprintf("%s %d", m.Protocol.Upper(), m.ExternalPort)
 		switch m.State {
 		case MappingPresent:
-			p.f("  %s  %s  present, %s\n", m.Address, m.Mapping, leaseText(m))
+			p.F("  %s  %s  present, %s\n", m.Address, m.Mapping, leaseText(m))
 		case MappingMissing:
-			p.f("  %s  %s  %s\n", m.Address, k, p.paint(ansiRed, "missing"))
+			p.F("  %s  %s  %s\n", m.Address, k, p.Paint(textout.Red, "missing"))
 		case MappingStale:
-			p.f("  %s  %s  %s: ours, but to %s\n", m.Address, k, p.paint(ansiRed, "stale"), netip.AddrPortFrom(m.Mapping.InternalAddress, m.Mapping.InternalPort))
+			p.F("  %s  %s  %s: ours, but to %s\n", m.Address, k, p.Paint(textout.Red, "stale"), netip.AddrPortFrom(m.Mapping.InternalAddress, m.Mapping.InternalPort))
 		case MappingHeld:
-			p.f("  %s  %s  %s by %s\n", m.Address, k, p.paint(ansiRed, "held"), mappingText(*m.Mapping))
+			p.F("  %s  %s  %s by %s\n", m.Address, k, p.Paint(textout.Red, "held"), mappingText(*m.Mapping))
 		default:
 			if m.Source == "state" {
-				p.f("  %s  %s  unknown on the router; state: %s, %s\n", m.Address, k, m.Mapping, leaseText(m))
+				p.F("  %s  %s  unknown on the router; state: %s, %s\n", m.Address, k, m.Mapping, leaseText(m))
 			} else {
-				p.f("  %s  %s  unknown (the router cannot list its mappings)\n", m.Address, k)
+				p.F("  %s  %s  unknown (the router cannot list its mappings)\n", m.Address, k)
 			}
 		}
 	}
@@ -200,7 +170,7 @@ func (p *printer) statusMappings(r *StatusReport) {
 		if slices.ContainsFunc(r.Mappings, func(m MappingStatus) bool { return m.State == MappingHeld && *m.Mapping == f.Mapping }) {
 			continue // said above
 		}
-		p.f("  foreign: %s, %s: %s\n", mappingText(f.Mapping), f.Holder, f.Why)
+		p.F("  foreign: %s, %s: %s\n", mappingText(f.Mapping), f.Holder, f.Why)
 	}
 }
 
@@ -220,13 +190,13 @@ func (p *printer) statusRules(r *StatusReport) {
 	if len(r.Firewall.Rules) == 0 {
 		return
 	}
-	p.f("\n%s\n", p.paint(ansiBold, "Firewall rules (netplan42's):"))
+	p.F("\n%s\n", p.Paint(textout.Bold, "Firewall rules (netplan42's):"))
 	for _, rule := range r.Firewall.Rules {
 		var src []string
 		for _, s := range rule.Sources {
 			src = append(src, s.String())
 		}
-		p.f("  allow %s %d from %s  %q\n", rule.Protocol, rule.Port, strings.Join(src, ", "), rule.Comment)
+		p.F("  allow %s %d from %s  %q\n", rule.Protocol, rule.Port, strings.Join(src, ", "), rule.Comment)
 	}
 }
 
@@ -234,7 +204,7 @@ func (p *printer) statusServices(r *StatusReport) {
 	if len(r.Services) == 0 {
 		return
 	}
-	p.f("\n%s\n", p.paint(ansiBold, "Services:"))
+	p.F("\n%s\n", p.Paint(textout.Bold, "Services:"))
 	wName, wPort := 0, 0
 	for _, s := range r.Services {
 		wName = max(wName, len(s.Service))
@@ -246,7 +216,7 @@ func (p *printer) statusServices(r *StatusReport) {
 		case Yes:
 			parts = append(parts, "listening: "+listenersText(s.Listeners))
 		case No:
-			parts = append(parts, p.paint(ansiRed, "not listening"))
+			parts = append(parts, p.Paint(textout.Red, "not listening"))
 		default:
 			parts = append(parts, "listening: unknown")
 		}
@@ -254,22 +224,22 @@ func (p *printer) statusServices(r *StatusReport) {
 		case Present:
 			parts = append(parts, "firewall rule present")
 		case Missing:
-			parts = append(parts, p.paint(ansiRed, "firewall rule missing"))
+			parts = append(parts, p.Paint(textout.Red, "firewall rule missing"))
 		case Differs:
-			parts = append(parts, p.paint(ansiRed, "firewall rule differs"))
+			parts = append(parts, p.Paint(textout.Red, "firewall rule differs"))
 		case NotReached:
-			parts = append(parts, p.paint(ansiRed, "firewall rule not reached"))
+			parts = append(parts, p.Paint(textout.Red, "firewall rule not reached"))
 		case Unknown:
 			parts = append(parts, "firewall rule unknown")
 		}
 		if s.Mapping != "" {
 			m := "mapping " + s.Mapping
 			if s.Mapping != MappingPresent && s.Mapping != MappingUnknown {
-				m = p.paint(ansiRed, m)
+				m = p.Paint(textout.Red, m)
 			}
 			parts = append(parts, m)
 		}
-		p.f("  %-*s  %-*s  %-9s  %s\n", wName, s.Service, wPort, portText(s), s.Expose, strings.Join(parts, "; "))
+		p.F("  %-*s  %-*s  %-9s  %s\n", wName, s.Service, wPort, portText(s), s.Expose, strings.Join(parts, "; "))
 	}
 }
 
@@ -331,12 +301,12 @@ func (p *printer) findings(fs []Finding) {
 	if len(fs) == 0 {
 		return
 	}
-	p.f("\n%s\n", p.paint(ansiBold, "Findings:"))
+	p.F("\n%s\n", p.Paint(textout.Bold, "Findings:"))
 	for _, f := range fs {
-		label := map[Severity]string{Error: p.paint(ansiRed+ansiBold, "Error:"), Warning: p.paint(ansiYellow+ansiBold, "Warning:"), Info: "Info:"}[f.Severity]
-		p.f("  %s %s\n", label, f.Summary)
+		label := map[Severity]string{Error: p.Paint(textout.Red+textout.Bold, "Error:"), Warning: p.Paint(textout.Yellow+textout.Bold, "Warning:"), Info: "Info:"}[f.Severity]
+		p.F("  %s %s\n", label, f.Summary)
 		if f.Fix != "" {
-			p.f("    fix: %s\n", f.Fix)
+			p.F("    fix: %s\n", f.Fix)
 		}
 	}
 }
@@ -369,23 +339,23 @@ var verdictWords = map[Verdict]string{
 // RenderCheck writes the check report for people: one line per check
 // with its verdict and the likely cause, then the fix.
 func RenderCheck(w io.Writer, r *CheckReport, opts RenderOptions) error {
-	p := &printer{w: w, color: opts.Color}
+	p := &printer{textout.Printer{W: w, Color: opts.Color}}
 	targets := map[string]bool{}
 	for _, res := range r.Results {
 		targets[res.Target] = true
 	}
-	p.f("Checking from %s (network %q), timeout %s:\n\n", p.paint(ansiBold, r.From), r.Network, time.Duration(r.TimeoutMS)*time.Millisecond)
+	p.F("Checking from %s (network %q), timeout %s:\n\n", p.Paint(textout.Bold, r.From), r.Network, time.Duration(r.TimeoutMS)*time.Millisecond)
 	for _, res := range r.Results {
 		var mark string
 		switch {
 		case res.OK:
-			mark = p.paint(ansiGreen, "ok  ")
+			mark = p.Paint(textout.Green, "ok  ")
 		case res.Verdict == VSkipped:
 			mark = "skip"
 		case res.Verdict == VUnknown:
-			mark = p.paint(ansiYellow, "?   ")
+			mark = p.Paint(textout.Yellow, "?   ")
 		default:
-			mark = p.paint(ansiRed+ansiBold, "FAIL")
+			mark = p.Paint(textout.Red+textout.Bold, "FAIL")
 		}
 		what := fmt.Sprintf("%s %s %d/%s", strings.TrimPrefix(res.Target, "computer."), res.Service, res.Port, res.Protocol)
 		var where string
@@ -411,32 +381,32 @@ func RenderCheck(w io.Writer, r *CheckReport, opts RenderOptions) error {
 		default:
 			text = verdictWords[res.Verdict] + ": " + orText(res.Cause, res.Detail)
 		}
-		p.f("%s  %s %s: %s\n", mark, what, where, text)
+		p.F("%s  %s %s: %s\n", mark, what, where, text)
 		if res.Fix != "" && !res.OK {
-			p.f("      fix: %s\n", res.Fix)
+			p.F("      fix: %s\n", res.Fix)
 		}
 		for _, n := range res.Notes {
-			p.f("      note: %s\n", n)
+			p.F("      note: %s\n", n)
 		}
 	}
 	for _, s := range r.Skipped {
-		p.f("skip  %s\n", s)
+		p.F("skip  %s\n", s)
 	}
 	if len(r.Limits) > 0 {
-		p.f("\n%s\n", p.paint(ansiBold, "Not seen from here:"))
+		p.F("\n%s\n", p.Paint(textout.Bold, "Not seen from here:"))
 		for _, l := range r.Limits {
-			p.f("  %s\n", l)
+			p.F("  %s\n", l)
 		}
 	}
 	n := len(r.Results)
 	if n == 0 && len(r.Skipped) == 0 {
-		p.f("Nothing to check: no other computer of the config exposes a service.\n")
-		return p.err
+		p.F("Nothing to check: no other computer of the config exposes a service.\n")
+		return p.Err
 	}
 	sum := fmt.Sprintf("%s to %s: %d passed, %d failed", count(n, "check"), count(len(targets), "computer"), r.Passed, r.Failed)
 	if r.Unknown > 0 {
 		sum += fmt.Sprintf(", %d not judged", r.Unknown)
 	}
-	p.f("\n%s.\n", sum)
-	return p.err
+	p.F("\n%s.\n", sum)
+	return p.Err
 }

@@ -24,9 +24,17 @@ type ChildFunc func(ctx context.Context, args []string) error
 // of the child in the namespace, which switching namespaces in-process
 // cannot promise for a Go program.
 func ChildMain(m *testing.M, children map[string]ChildFunc) {
+	ServeChild(children)
+	os.Exit(m.Run())
+}
+
+// ServeChild is ChildMain for programs that are not tests
+// (cmd/netplan42-lab): in a process started by Namespace.Child it runs the
+// named child and exits; otherwise it returns.
+func ServeChild(children map[string]ChildFunc) {
 	name := os.Getenv(childEnv)
 	if name == "" {
-		os.Exit(m.Run())
+		return
 	}
 	fn, ok := children[name]
 	if !ok {

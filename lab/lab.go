@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,18 +190,6 @@ func internetAddr(wan netip.Prefix) netip.Addr {
 	a := wan.Addr().As4()
 	a[3] = 254
 	return netip.AddrFrom4(a)
-}
-
-func namedNamespace(name string) (*Namespace, error) {
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, bytes.TrimSpace(out))
-	}
-	ns := &Namespace{Name: name}
-	if _, err := ns.Run(context.Background(), "ip", "link", "set", "lo", "up"); err != nil {
-		ns.Close()
-		return nil, err
-	}
-	return ns, nil
 }
 
 // wire creates links, addresses, routes and miniupnpd's chains. Every

@@ -85,7 +85,11 @@ func NewNamespace(role string) (*Namespace, error) {
 	seq.n++
 	n := seq.n
 	seq.Unlock()
-	name := fmt.Sprintf("%s%d-%d-%s", Prefix, os.Getpid(), n, role)
+	return namedNamespace(fmt.Sprintf("%s%d-%d-%s", Prefix, os.Getpid(), n, role))
+}
+
+// namedNamespace creates the namespace name with its loopback up.
+func namedNamespace(name string) (*Namespace, error) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, bytes.TrimSpace(out))
 	}

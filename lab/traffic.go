@@ -3,7 +3,6 @@ package lab
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,31 +16,6 @@ import (
 // ChildEnv is the environment variable naming the child function a
 // re-executed binary runs (see ChildMain); ServeChild reads it too.
 const ChildEnv = childEnv
-
-// ServeChild is ChildMain for programs that are not tests
-// (cmd/netplan42-lab): in a process started by Namespace.Child it runs the
-// named child and exits; otherwise it returns.
-func ServeChild(children map[string]ChildFunc) {
-	name := os.Getenv(childEnv)
-	if name == "" {
-		return
-	}
-	fn, ok := children[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "lab: no child function %q\n", name)
-		os.Exit(3)
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(os.Getenv(childEnv+"_ARGS")), &args); err != nil {
-		fmt.Fprintf(os.Stderr, "lab: child args: %v\n", err)
-		os.Exit(3)
-	}
-	if err := fn(context.Background(), args); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
 
 // Children returns the lab's own child functions, for ChildMain or
 // ServeChild: "lab-listen" and "lab-dial", used by ProveForward, and

@@ -1,13 +1,13 @@
 package planner
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/netplan42/netplan42/internal/textout"
 	"github.com/netplan42/netplan42/schema"
 )
 
@@ -92,18 +92,18 @@ func Fleet(cfg *schema.Config) *FleetView {
 
 // RenderFleet writes the fleet view for people.
 func RenderFleet(w io.Writer, v *FleetView, opts RenderOptions) error {
-	p := &printer{w: w, color: opts.Color}
+	p := &printer{textout.Printer{W: w, Color: opts.Color}}
 	var computers, services, mappings, rules int
 	for _, n := range v.Networks {
 		reserved := make([]string, len(n.ReservedPorts))
 		for i, r := range n.ReservedPorts {
 			reserved[i] = fmt.Sprint(r)
 		}
-		p.f("%s: ports %s (reserved %s), router %s, lease %s\n\n", p.paint(ansiBold, fmt.Sprintf("network %q", n.Name)),
+		p.F("%s: ports %s (reserved %s), router %s, lease %s\n\n", p.Paint(textout.Bold, fmt.Sprintf("network %q", n.Name)),
 			n.ListenPorts, orDash(strings.Join(reserved, ", "), "none"), strings.Join(n.Protocols, ", "), LeaseText(n.LeaseSeconds))
 		for _, c := range n.Computers {
 			computers++
-			p.f("  %s (hostname %s, firewall %s)\n", p.paint(ansiBold, c.Computer), c.Hostname, c.Firewall)
+			p.F("  %s (hostname %s, firewall %s)\n", p.Paint(textout.Bold, c.Computer), c.Hostname, c.Firewall)
 			for _, s := range c.Services {
 				services++
 				port := fmt.Sprint(s.Port)
@@ -113,15 +113,15 @@ func RenderFleet(w io.Writer, v *FleetView, opts RenderOptions) error {
 				if s.ExternalPort != 0 {
 					port += fmt.Sprintf(", external %d", s.ExternalPort)
 				}
-				p.f("    service %-16q %-4s %-22s expose %s\n", s.Name, s.Protocol, port, s.Expose)
+				p.F("    service %-16q %-4s %-22s expose %s\n", s.Name, s.Protocol, port, s.Expose)
 			}
 			for _, ch := range c.Changes {
-				mark := p.paint(ansiGreen, "+")
+				mark := p.Paint(textout.Green, "+")
 				switch {
 				case ch.After.Mapping != nil:
 					mappings++
 					m := ch.After.Mapping
-					p.f("    %s %s: %s %d -> %s:%d, lease %s\n", mark, ch.Address, m.Protocol.Upper(), m.ExternalPort, c.Hostname, m.InternalPort, LeaseText(m.LeaseSeconds))
+					p.F("    %s %s: %s %d -> %s:%d, lease %s\n", mark, ch.Address, m.Protocol.Upper(), m.ExternalPort, c.Hostname, m.InternalPort, LeaseText(m.LeaseSeconds))
 				case ch.After.Rule != nil:
 					rules++
 					r := ch.After.Rule
@@ -129,23 +129,19 @@ func RenderFleet(w io.Writer, v *FleetView, opts RenderOptions) error {
 					if r.Sources != nil {
 						src = prefixList(r.Sources)
 					}
-					p.f("    %s %s: allow %s %d from %s\n", mark, ch.Address, r.Protocol, r.Port, src)
+					p.F("    %s %s: allow %s %d from %s\n", mark, ch.Address, r.Protocol, r.Port, src)
 				}
 			}
-			p.f("\n")
+			p.F("\n")
 		}
 	}
-	p.f("Fleet: %s, %s, %s, %s, %s.\n", count(len(v.Networks), "network"), count(computers, "computer"),
+	p.F("Fleet: %s, %s, %s, %s, %s.\n", count(len(v.Networks), "network"), count(computers, "computer"),
 		count(services, "service"), count(mappings, "router mapping"), count(rules, "firewall rule"))
-	return p.err
+	return p.Err
 }
 
 // RenderFleetJSON writes the fleet view as JSON.
-func RenderFleetJSON(w io.Writer, v *FleetView) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
-}
+func RenderFleetJSON(w io.Writer, v *FleetView) error { return textout.JSON(w, v) }
 
 func count(n int, noun string) string {
 	if n == 1 {

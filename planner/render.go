@@ -1,63 +1,39 @@
 package planner
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
+
+	"github.com/netplan42/netplan42/internal/textout"
 )
+
+// printer is a textout.Printer the renderers hang their sections on.
+type printer struct{ textout.Printer }
 
 // RenderOptions control human output.
 type RenderOptions struct {
 	Color bool
 }
 
-const (
-	ansiReset  = "\x1b[0m"
-	ansiBold   = "\x1b[1m"
-	ansiRed    = "\x1b[31m"
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiCyan   = "\x1b[36m"
-)
-
-type printer struct {
-	w     io.Writer
-	color bool
-	err   error
-}
-
-func (p *printer) f(format string, a ...any) {
-	if p.err == nil {
-		_, p.err = fmt.Fprintf(p.w, format, a...)
-	}
-}
-
-func (p *printer) paint(code, s string) string {
-	if !p.color || s == "" {
-		return s
-	}
-	return code + s + ansiReset
-}
-
 func actionColor(a Action) string {
 	switch a {
 	case Create:
-		return ansiGreen
+		return textout.Green
 	case Update:
-		return ansiYellow
+		return textout.Yellow
 	case Delete:
-		return ansiRed
+		return textout.Red
 	case Renew:
-		return ansiCyan
+		return textout.Cyan
 	}
 	return ""
 }
 
 // Render writes a plan for people, in the manner of Terraform.
 func Render(w io.Writer, plan *Plan, opts RenderOptions) error {
-	p := &printer{w: w, color: opts.Color}
+	p := &printer{textout.Printer{W: w, Color: opts.Color}}
 	p.context(plan)
 	p.drift(plan)
 	p.diagnostics(plan)
@@ -65,19 +41,19 @@ func Render(w io.Writer, plan *Plan, opts RenderOptions) error {
 	p.manual(plan)
 	p.foreign(plan)
 	p.summary(plan)
-	return p.err
+	return p.Err
 }
 
 func (p *printer) context(plan *Plan) {
 	r := plan.Router
-	p.f("%s (network %q)\n", p.paint(ansiBold, plan.Computer), plan.Network)
+	p.F("%s (network %q)\n", p.Paint(textout.Bold, plan.Computer), plan.Network)
 	switch r.Protocol {
 	case "":
-		p.f("  router:   not refreshed (planned from state)\n")
+		p.F("  router:   not refreshed (planned from state)\n")
 	case ViaManual:
-		p.f("  router:   manual port forwarding\n")
+		p.F("  router:   manual port forwarding\n")
 	default:
-		p.f("  router:   %s\n", orDash(r.Detail, r.Protocol))
+		p.F("  router:   %s\n", orDash(r.Detail, r.Protocol))
 	}
 	if r.ExternalAddress.IsValid() || r.InternalAddress.IsValid() {
 		class, _ := Classify(r.ExternalAddress)
@@ -85,39 +61,39 @@ func (p *printer) context(plan *Plan) {
 		if r.ExternalAddress.IsValid() {
 			ext = fmt.Sprintf("%s (%s)", r.ExternalAddress, class)
 		}
-		p.f("            external address %s, this computer %s\n", ext, addrOr(r.InternalAddress, "unknown"))
+		p.F("            external address %s, this computer %s\n", ext, addrOr(r.InternalAddress, "unknown"))
 	}
 	for _, n := range plan.Router.Notes {
-		p.f("            note: %s\n", n)
+		p.F("            note: %s\n", n)
 	}
-	p.f("  firewall: %s\n\n", orDash(plan.Firewall.Backend, "not refreshed (planned from state)"))
+	p.F("  firewall: %s\n\n", orDash(plan.Firewall.Backend, "not refreshed (planned from state)"))
 }
 
 func (p *printer) drift(plan *Plan) {
 	if len(plan.Drift) == 0 {
 		return
 	}
-	p.f("%s\n\n", p.paint(ansiBold, "Changed outside netplan42 since the last apply:"))
+	p.F("%s\n\n", p.Paint(textout.Bold, "Changed outside netplan42 since the last apply:"))
 	for _, d := range plan.Drift {
-		p.f("  # %s: %s\n", d.Address, d.Reason)
+		p.F("  # %s: %s\n", d.Address, d.Reason)
 	}
-	p.f("\n")
+	p.F("\n")
 }
 
 func (p *printer) diagnostics(plan *Plan) {
 	for _, d := range plan.Diagnostics {
-		label := p.paint(ansiBold+ansiYellow, "Warning:")
+		label := p.Paint(textout.Bold+textout.Yellow, "Warning:")
 		if d.Severity == Error {
-			label = p.paint(ansiBold+ansiRed, "Error:")
+			label = p.Paint(textout.Bold+textout.Red, "Error:")
 		}
-		p.f("%s %s\n", label, d.Summary)
+		p.F("%s %s\n", label, d.Summary)
 		if d.Address != "" {
-			p.f("  on %s\n", d.Address)
+			p.F("  on %s\n", d.Address)
 		}
 		if d.Detail != "" {
-			p.f("  %s\n", d.Detail)
+			p.F("  %s\n", d.Detail)
 		}
-		p.f("\n")
+		p.F("\n")
 	}
 }
 
@@ -125,7 +101,7 @@ func (p *printer) changes(plan *Plan) {
 	if !plan.HasChanges() {
 		return
 	}
-	p.f("netplan42 will perform the following actions:\n\n")
+	p.F("netplan42 will perform the following actions:\n\n")
 	for _, c := range plan.Changes {
 		if c.Action == NoOp {
 			continue
@@ -139,9 +115,9 @@ func (p *printer) change(c Change) {
 	if c.StateOnly {
 		verb = "will be forgotten"
 	}
-	p.f("  # %s %s: %s\n", p.paint(ansiBold, c.Address), verb, c.Reason)
-	mark := p.paint(actionColor(c.Action), c.Action.Symbol())
-	p.f("  %s %s {\n", mark, c.Address)
+	p.F("  # %s %s: %s\n", p.Paint(textout.Bold, c.Address), verb, c.Reason)
+	mark := p.Paint(actionColor(c.Action), c.Action.Symbol())
+	p.F("  %s %s {\n", mark, c.Address)
 	before, after := fields(c.Before), fields(c.After)
 	names := before.names
 	if len(names) == 0 {
@@ -155,16 +131,16 @@ func (p *printer) change(c Change) {
 		b, a := before.values[n], after.values[n]
 		switch {
 		case c.Action == Create:
-			p.f("      %s %-*s = %s\n", mark, width, n, a)
+			p.F("      %s %-*s = %s\n", mark, width, n, a)
 		case c.Action == Delete:
-			p.f("      %s %-*s = %s\n", mark, width, n, b)
+			p.F("      %s %-*s = %s\n", mark, width, n, b)
 		case b != a && a != "":
-			p.f("      %s %-*s = %s -> %s\n", p.paint(actionColor(c.Action), "~"), width, n, b, a)
+			p.F("      %s %-*s = %s -> %s\n", p.Paint(actionColor(c.Action), "~"), width, n, b, a)
 		default:
-			p.f("        %-*s = %s\n", width, n, orDash(a, b))
+			p.F("        %-*s = %s\n", width, n, orDash(a, b))
 		}
 	}
-	p.f("    }\n\n")
+	p.F("    }\n\n")
 }
 
 type fieldSet struct {
@@ -216,38 +192,38 @@ func (p *printer) manual(plan *Plan) {
 	if len(plan.Manual) == 0 {
 		return
 	}
-	p.f("%s\n\n", p.paint(ansiBold, "Set up these port forwards on the router by hand (netplan42 cannot reach it over UPnP or NAT-PMP):"))
+	p.F("%s\n\n", p.Paint(textout.Bold, "Set up these port forwards on the router by hand (netplan42 cannot reach it over UPnP or NAT-PMP):"))
 	for _, m := range plan.Manual {
-		p.f("  %s: %s\n", m.Address, m.Text)
+		p.F("  %s: %s\n", m.Address, m.Text)
 	}
-	p.f("\n")
+	p.F("\n")
 }
 
 func (p *printer) foreign(plan *Plan) {
 	if len(plan.Foreign) == 0 {
 		return
 	}
-	p.f("%s\n", p.paint(ansiBold, "Not managed by this computer, left alone:"))
+	p.F("%s\n", p.Paint(textout.Bold, "Not managed by this computer, left alone:"))
 	for _, f := range plan.Foreign {
 		if f.Mapping != nil {
 			m := f.Mapping
-			p.f("  router: %s %q (%s)\n", m, m.Description, f.Holder)
+			p.F("  router: %s %q (%s)\n", m, m.Description, f.Holder)
 		}
 	}
-	p.f("\n")
+	p.F("\n")
 }
 
 func (p *printer) summary(plan *Plan) {
 	if plan.HasErrors() {
-		p.f("%s the plan has errors (above); nothing can be applied until they are resolved.\n", p.paint(ansiBold+ansiRed, "Planning failed:"))
+		p.F("%s the plan has errors (above); nothing can be applied until they are resolved.\n", p.Paint(textout.Bold+textout.Red, "Planning failed:"))
 		return
 	}
 	if !plan.HasChanges() {
 		if len(plan.Manual) > 0 {
-			p.f("%s netplan42 has nothing to change itself; the router needs the manual steps above.\n", p.paint(ansiBold, "No changes."))
+			p.F("%s netplan42 has nothing to change itself; the router needs the manual steps above.\n", p.Paint(textout.Bold, "No changes."))
 			return
 		}
-		p.f("%s The router and the firewall match the configuration.\n", p.paint(ansiBold+ansiGreen, "No changes."))
+		p.F("%s The router and the firewall match the configuration.\n", p.Paint(textout.Bold+textout.Green, "No changes."))
 		return
 	}
 	n := plan.Counts()
@@ -261,15 +237,11 @@ func (p *printer) summary(plan *Plan) {
 	if forget > 0 {
 		line += fmt.Sprintf(", %d to forget", forget)
 	}
-	p.f("%s.\n", p.paint(ansiBold, line))
+	p.F("%s.\n", p.Paint(textout.Bold, line))
 }
 
 // RenderJSON writes the plan as the versioned JSON contract.
-func RenderJSON(w io.Writer, plan *Plan) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(plan)
-}
+func RenderJSON(w io.Writer, plan *Plan) error { return textout.JSON(w, plan) }
 
 func orDash(s, alt string) string {
 	if s == "" {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,10 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/netplan42/netplan42/internal/golden"
 	"github.com/netplan42/netplan42/planner"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var (
 	t0    = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -85,24 +83,9 @@ func samplePlanFile() *PlanFile {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./state -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got); go test ./state -update rewrites it:\n%s", path, d)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // TestGoldenFiles shows the state and plan file formats as users see them.
@@ -119,7 +102,7 @@ func TestGoldenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "state.json", b)
+	goldenFile(t, "state.json", b)
 	back, err := decodeState("golden", b)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +119,7 @@ func TestGoldenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan.json", b)
+	goldenFile(t, "plan.json", b)
 }
 
 func TestPlanFileRoundTrip(t *testing.T) {

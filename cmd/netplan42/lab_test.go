@@ -39,6 +39,12 @@ func newLab(t *testing.T, spec lab.Spec, config string) *labRun {
 // np runs netplan42 in LAN host i as computer hI.
 func (r *labRun) np(i int, args ...string) result {
 	r.t.Helper()
+	return r.npIn(i, "", args...)
+}
+
+// npIn is np with standard input.
+func (r *labRun) npIn(i int, stdin string, args ...string) result {
+	r.t.Helper()
 	switch args[0] {
 	case "plan", "apply", "destroy", "show":
 		args = append(args, "--config", r.dir, "--computer", fmt.Sprintf("h%d", i), "--state", filepath.Join(r.state, fmt.Sprintf("h%d.json", i)))
@@ -47,16 +53,7 @@ func (r *labRun) np(i int, args ...string) result {
 	defer cancel()
 	cmd := r.l.Host(i).Command(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		r.t.Fatal(err)
-	}
-	return result{code, o.String(), e.String()}
+	return runCmd(r.t, cmd, stdin)
 }
 
 // upnpcLines returns `upnpc -l` mapping lines seen from host i, without the
@@ -375,27 +372,6 @@ func TestLabKilledApply(t *testing.T) {
 	if got := len(grepLines(r.upnpcLines(1), "netplan42:h1/")); got != n {
 		t.Errorf("%d mappings on the router, want %d", got, n)
 	}
-}
-
-// npIn is np with standard input.
-func (r *labRun) npIn(i int, stdin string, args ...string) result {
-	r.t.Helper()
-	args = append(args, "--config", r.dir, "--computer", fmt.Sprintf("h%d", i), "--state", filepath.Join(r.state, fmt.Sprintf("h%d.json", i)))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := r.l.Host(i).Command(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		r.t.Fatal(err)
-	}
-	return result{code, o.String(), e.String()}
 }
 
 // A saved plan is applied exactly, and refused once the router or the

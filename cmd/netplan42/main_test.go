@@ -84,6 +84,12 @@ func run(t *testing.T, dir string, env []string, stdin string, args ...string) r
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NO_COLOR=", "NETPLAN42_COMPUTER=")
 	cmd.Env = append(cmd.Env, env...)
+	return runCmd(t, cmd, stdin)
+}
+
+// runCmd runs cmd with stdin and returns its exit code and output.
+func runCmd(t *testing.T, cmd *exec.Cmd, stdin string) result {
+	t.Helper()
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

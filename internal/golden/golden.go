@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	udiff "github.com/aymanbagabas/go-udiff"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata")
@@ -34,6 +36,7 @@ func Check(t testing.TB, path string, got []byte) {
 		t.Fatalf("%v (run the test with -update, or NETPLAN42_UPDATE=1, to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (rerun with -update to accept it):\n--- got\n%s\n--- want\n%s", path, got, want)
+		t.Errorf("output differs from %s (rerun with -update to accept it):\n%s", path,
+			udiff.Unified(path, "got", string(want), string(got)))
 	}
 }

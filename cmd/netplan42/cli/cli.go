@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/netplan42/netplan42/internal/textout"
 )
 
 // Exit codes.
@@ -54,7 +56,7 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 	case errors.Is(err, reported):
 		return ExitError
 	}
-	fmt.Fprintf(stdio.Err, "%s %s\n", paint(stdio.Err, colorRed+colorBold, "Error:"), err)
+	fmt.Fprintf(stdio.Err, "%s %s\n", textout.Paint(useColor(stdio.Err, false), textout.Red+textout.Bold, "Error:"), err)
 	return ExitError
 }
 
@@ -109,14 +111,6 @@ func versionString() string {
 	return "netplan42 " + v
 }
 
-const (
-	colorReset  = "\x1b[0m"
-	colorBold   = "\x1b[1m"
-	colorRed    = "\x1b[31m"
-	colorGreen  = "\x1b[32m"
-	colorYellow = "\x1b[33m"
-)
-
 // useColor reports whether w is a terminal and the user did not opt out.
 func useColor(w io.Writer, noColor bool) bool {
 	if noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
@@ -124,13 +118,6 @@ func useColor(w io.Writer, noColor bool) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func paint(w io.Writer, code, s string) string {
-	if !useColor(w, false) {
-		return s
-	}
-	return code + s + colorReset
 }
 
 // termWidth is the width diagnostics wrap at.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netplan42/netplan42/apply"
+	"github.com/netplan42/netplan42/internal/textout"
 	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/schema"
 	"github.com/netplan42/netplan42/state"
@@ -269,25 +270,18 @@ func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prio
 func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
 	_, res, err := carryOut(ctx, p, apply.Options{Progress: stdio.Out})
 	if err != nil {
-		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", paint(stdio.Out, colorRed+colorBold, "Apply incomplete!"), res)
+		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", textout.Paint(color, textout.Red+textout.Bold, "Apply incomplete!"), res)
 		return fmt.Errorf("%w\n\nState holds everything that was done; run plan to see what is left.", err)
 	}
 	done := "Apply complete!"
 	if p.plan.Destroy {
 		done = "Destroy complete!"
 	}
-	fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", paintIf(color, colorGreen+colorBold, done), res)
+	fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", textout.Paint(color, textout.Green+textout.Bold, done), res)
 	if len(p.plan.Manual) > 0 {
 		fmt.Fprintf(stdio.Out, "The router still needs %s set up by hand (see above).\n", plural(len(p.plan.Manual), "port forward"))
 	}
 	return nil
-}
-
-func paintIf(color bool, code, s string) string {
-	if !color {
-		return s
-	}
-	return code + s + colorReset
 }
 
 func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) error {

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/netplan42/netplan42/internal/textout"
+
 	"github.com/netplan42/netplan42/schema"
 )
 
@@ -33,7 +35,7 @@ writes it, and contacts no router.`,
 				return err
 			}
 			fmt.Fprintf(stdio.Out, "%s The configuration is valid: %s, %s.\n",
-				paintIf(useColor(stdio.Out, f.noColor), colorGreen+colorBold, "Success!"),
+				textout.Paint(useColor(stdio.Out, f.noColor), textout.Green+textout.Bold, "Success!"),
 				plural(len(cfg.Networks), "network"), plural(len(cfg.Computers), "computer"))
 			if pending > 0 {
 				fmt.Fprintf(stdio.Out, "%s in %s would change on the next plan or apply.\n", plural(pending, "port assignment"), schema.LockFileName)
