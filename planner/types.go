@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -235,3 +236,8 @@ type Grant struct {
 	// permanent mappings; made it permanent".
 	Note string
 }
+
+// ErrNotOurs is what a driver returns when asked to delete a mapping that
+// the router now holds for someone else (or holds no more): it deletes
+// nothing, and apply forgets the mapping instead of failing.
+var ErrNotOurs = errors.New("the router holds this port for someone else now")
