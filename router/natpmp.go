@@ -75,7 +75,9 @@ func natpmpMapRequest(proto planner.Protocol, internal, external uint16, lifetim
 
 // parseNATPMPResponse decodes a NAT-PMP response (RFC 6886 sections 3.2,
 // 3.3, 3.5). A response with a non-zero result code decodes without error:
-// the code is in ResultCode, and only the common header is read.
+// the code is in ResultCode, and only the common header is read, plus a
+// mapping response's internal port when the packet holds it (miniupnpd
+// echoes it in errors too), so the response can be matched to its request.
 func parseNATPMPResponse(b []byte) (natpmpResponse, error) {
 	var r natpmpResponse
 	if len(b) < 8 {
@@ -94,6 +96,9 @@ func parseNATPMPResponse(b []byte) (natpmpResponse, error) {
 	r.ResultCode = binary.BigEndian.Uint16(b[2:])
 	r.Epoch = binary.BigEndian.Uint32(b[4:])
 	if r.ResultCode != 0 {
+		if (r.Op == opMapUDP || r.Op == opMapTCP) && len(b) >= 10 {
+			r.InternalPort = binary.BigEndian.Uint16(b[8:])
+		}
 		return r, nil
 	}
 	switch r.Op {
@@ -115,10 +120,41 @@ func parseNATPMPResponse(b []byte) (natpmpResponse, error) {
 	return r, nil
 }
 
-// natpmpCall sends req to gw:5351 and returns the first valid response to
-// it from gw, retransmitting per RFC 6886 section 3.1 until ctx ends.
+// natpmpReply decodes b and reports whether it answers req. A response
+// answers a request of its opcode (RFC 6886 section 3.2); a mapping
+// response must also carry the requested internal port, the client's way
+// to match a response to its request (section 3.3). An error response
+// that carries no internal port (only the 8-byte header, or zero there)
+// cannot be matched further and is taken as the answer. err is set for a
+// packet that is not a NAT-PMP response at all.
+func natpmpReply(req, b []byte) (r natpmpResponse, ok bool, err error) {
+	r, err = parseNATPMPResponse(b)
+	if err != nil || r.Op != req[1] {
+		return r, false, err
+	}
+	if (r.Op == opMapUDP || r.Op == opMapTCP) && len(req) >= 6 {
+		want := binary.BigEndian.Uint16(req[4:])
+		if r.ResultCode != 0 && r.InternalPort == 0 {
+			return r, true, nil
+		}
+		return r, r.InternalPort == want, nil
+	}
+	return r, true, nil
+}
+
+// natpmpCall sends req to gw:5351 and returns the first response from gw
+// that answers it (natpmpReply), retransmitting per RFC 6886 section 3.1
+// until ctx ends. Callers must give ctx a deadline.
 func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse, error) {
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(gw, natpmpPort)))
+	return natpmpExchange(ctx, netip.AddrPortFrom(gw, natpmpPort), req)
+}
+
+// natpmpExchange is natpmpCall with the server's port given, for tests.
+// Responses that do not answer req (late answers to an earlier request,
+// another mapping's) are skipped, and the read goes on until the deadline.
+func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (natpmpResponse, error) {
+	gw := server.Addr()
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
 	if err != nil {
 		return natpmpResponse{}, err
 	}
@@ -128,6 +164,7 @@ func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse,
 	buf := make([]byte, 64)
 	wait := 250 * time.Millisecond
 	var lastErr error
+	ignored := 0
 	for ctx.Err() == nil {
 		if _, err := conn.Write(req); err != nil {
 			// ICMP port unreachable from an earlier send shows here.
@@ -147,13 +184,14 @@ func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse,
 				}
 				return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, err)
 			}
-			r, err := parseNATPMPResponse(buf[:n])
+			r, ok, err := natpmpReply(req, buf[:n])
 			if err != nil {
 				lastErr = err
 				continue
 			}
-			if r.Op != req[1] {
-				continue // a late answer to another request
+			if !ok {
+				ignored++ // an answer to another request
+				continue
 			}
 			return r, nil
 		}
@@ -161,6 +199,9 @@ func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse,
 	}
 	if lastErr != nil {
 		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %v", gw, lastErr)
+	}
+	if ignored > 0 {
+		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w (ignored %d responses that did not answer the request)", gw, ErrTimeout, ignored)
 	}
 	return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, ErrTimeout)
 }
