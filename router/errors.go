@@ -95,6 +95,26 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 // Is reports ErrConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
+// NotOursError says the router's entry for a mapping asked to be deleted
+// is not that mapping any more: another client, internal port or
+// description holds its external port. Nothing was deleted.
+// errors.Is(err, planner.ErrNotOurs) reports it.
+type NotOursError struct {
+	Want   planner.Mapping // what the caller asked to delete
+	Holder planner.Mapping // the router's entry on Want's key
+}
+
+func (e *NotOursError) Error() string {
+	holder := "an unreadable client"
+	if e.Holder.InternalAddress.IsValid() {
+		holder = netip.AddrPortFrom(e.Holder.InternalAddress, e.Holder.InternalPort).String()
+	}
+	return fmt.Sprintf("external port %s is now held by %s %q; not deleting it", e.Want.Key(), holder, e.Holder.Description)
+}
+
+// Is reports planner.ErrNotOurs.
+func (e *NotOursError) Is(target error) bool { return target == planner.ErrNotOurs }
+
 // NATPMPError is a NAT-PMP response with a non-zero result code (RFC 6886
 // section 3.5).
 type NATPMPError struct {

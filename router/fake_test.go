@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +21,19 @@ import (
 
 // fakeIGD is a small IGD v2 for quirks miniupnpd never produces. Each
 // quirk is a field; the table of mappings is kept so reads follow writes.
+// Like many consumer routers (and miniupnpd without secure_mode), it lets
+// any client add over or delete any entry.
 type fakeIGD struct {
 	mu sync.Mutex
 	// Quirks.
-	only725   bool          // finite leases refused with 725
-	lease402  bool          // finite leases refused with 402
-	noList    int           // GetListOfPortMappings fails with this code (401, 602)
-	walkFail  int           // GetGenericPortMappingEntry at this index fails with HTTP 500/501
-	hugeList  bool          // GetListOfPortMappings answers with a body past the cap
-	delay     time.Duration // every SOAP answer waits this long
-	oddPrefix bool          // SOAP-ENV / m: prefixes and a prefixed UPnPError
+	only725    bool          // finite leases refused with 725
+	lease402   bool          // finite leases refused with 402
+	noList     int           // GetListOfPortMappings fails with this code (401, 602)
+	walkFail   int           // GetGenericPortMappingEntry at this index fails with HTTP 500/501
+	noSpecific int           // GetSpecificPortMappingEntry fails with this code
+	hugeList   bool          // GetListOfPortMappings answers with a body past the cap
+	delay      time.Duration // every SOAP answer waits this long
+	oddPrefix  bool          // SOAP-ENV / m: prefixes and a prefixed UPnPError
 
 	entries []planner.Mapping
 	calls   map[string]int
@@ -122,6 +126,10 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ok("")
 	case "GetSpecificPortMappingEntry":
+		if f.noSpecific != 0 {
+			fault(500, f.noSpecific, "ActionFailed")
+			return
+		}
 		i := find()
 		if i < 0 {
 			fault(500, 714, "NoSuchEntryInArray")
@@ -246,6 +254,73 @@ func TestFakeWalkCap(t *testing.T) {
 	}
 	if len(v.Mappings) != MaxWalk || !strings.Contains(strings.Join(v.Notes, " "), "cap") {
 		t.Errorf("mappings %d notes %q", len(v.Mappings), v.Notes)
+	}
+}
+
+// The fake deletes any entry it is asked to, as many consumer routers do:
+// Delete must read the entry first and leave it alone unless it is the
+// caller's.
+func TestFakeDeleteChecksOwner(t *testing.T) {
+	other := planner.Mapping{Protocol: planner.TCP, ExternalPort: 4242, InternalPort: 4242,
+		InternalAddress: netip.MustParseAddr("127.0.0.2"), Description: "CrashPlan on h2"}
+	mine := ours(4242, 0)
+	mine.InternalAddress = loopback
+	otherPort, otherDesc := mine, mine
+	otherPort.InternalPort = 4243
+	otherDesc.Description = "other app"
+	for _, tc := range []struct {
+		name    string
+		router  []planner.Mapping // the router's table
+		del     planner.Mapping   // what Delete is given
+		notOurs string            // the error, when the entry is not del
+		deleted bool              // whether DeletePortMapping is called
+	}{
+		{"another host holds it", []planner.Mapping{other}, mine, `external port 4242/tcp is now held by 127.0.0.2:4242 "CrashPlan on h2"; not deleting it`, false},
+		{"another internal port", []planner.Mapping{otherPort}, mine, `held by 127.0.0.1:4243 "netplan42:nas/crashplan"`, false},
+		{"another description", []planner.Mapping{otherDesc}, mine, `held by 127.0.0.1:4242 "other app"`, false},
+		{"absent", nil, mine, "", false},
+		{"ours", []planner.Mapping{mine}, mine, "", true},
+		{"ours, internal address left to the router", []planner.Mapping{mine}, ours(4242, 0), "", true},
+	} {
+		f := &fakeIGD{entries: slices.Clone(tc.router)}
+		r := fakeRouter(t, f, time.Second)
+		err := r.Delete(context.Background(), tc.del)
+		switch {
+		case tc.notOurs != "":
+			if !errors.Is(err, planner.ErrNotOurs) || !strings.Contains(fmt.Sprint(err), tc.notOurs) {
+				t.Errorf("%s: err %v, want ErrNotOurs saying %q", tc.name, err, tc.notOurs)
+			}
+			var no *NotOursError
+			if !errors.As(err, &no) || no.Holder.Description != tc.router[0].Description {
+				t.Errorf("%s: no *NotOursError with the holder: %#v", tc.name, err)
+			}
+			t.Logf("%s: %v", tc.name, err)
+		case err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if got := f.calls["DeletePortMapping"]; got != map[bool]int{false: 0, true: 1}[tc.deleted] {
+			t.Errorf("%s: DeletePortMapping called %d times", tc.name, got)
+		}
+		if tc.deleted != (len(f.entries) < len(tc.router)) {
+			t.Errorf("%s: router table %+v after delete", tc.name, f.entries)
+		}
+	}
+}
+
+// When the entry cannot be read, Delete deletes nothing and says so; the
+// error is not ErrNotOurs, which would make apply forget the mapping.
+func TestFakeDeleteUncheckable(t *testing.T) {
+	mine := ours(4242, 0)
+	mine.InternalAddress = loopback
+	f := &fakeIGD{noSpecific: 501, entries: []planner.Mapping{mine}}
+	r := fakeRouter(t, f, time.Second)
+	err := r.Delete(context.Background(), mine)
+	t.Logf("%v", err)
+	if err == nil || errors.Is(err, planner.ErrNotOurs) || !strings.Contains(err.Error(), "not deleted") || !strings.Contains(err.Error(), "501") {
+		t.Errorf("err %v", err)
+	}
+	if f.calls["DeletePortMapping"] != 0 || len(f.entries) != 1 {
+		t.Errorf("deleted: calls %v entries %+v", f.calls, f.entries)
 	}
 }
 

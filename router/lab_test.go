@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +42,7 @@ type doOp struct {
 
 type doResult struct {
 	Err        string
+	NotOurs    bool
 	Conflict   bool
 	NoExternal bool
 	Manual     bool
@@ -78,6 +80,7 @@ func childDo(ctx context.Context, args []string) error {
 		}
 		if err != nil {
 			res.Err = err.Error()
+			res.NotOurs = errors.Is(err, planner.ErrNotOurs)
 			res.Conflict = errors.Is(err, ErrConflict)
 			res.NoExternal = errors.Is(err, ErrNoExternalAddress)
 			res.Manual = errors.Is(err, ErrManual)
@@ -121,8 +124,6 @@ func childBulkAdd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// childRogue answers every M-SEARCH it hears with a LOCATION on its own
-// address for args[0] seconds, serves HTTP there and counts requests.
 // upnpcList returns the mapping lines of `upnpc -l` run in host i, with
 // the remaining lease (the last field, which counts down) cut off.
 func upnpcList(t *testing.T, l *lab.Lab, i int) []string {
@@ -256,6 +257,52 @@ func TestLabConflict(t *testing.T) {
 		t.Fatalf("want a conflict naming the holder, got %+v", r)
 	}
 	if after := upnpcList(t, l, 1); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Fatalf("holder's mapping changed: %q -> %q", before, after)
+	}
+}
+
+// TestLabDeleteNotOurs deletes by what state remembers (as destroy
+// --refresh=false does) after another host took the port: host1 mapped
+// 4242, its mapping went away, host2 mapped 4242 for itself. host1's
+// Delete must leave host2's mapping alone and say whose it is. miniupnpd
+// runs with secure_mode=yes and would refuse another host's delete with
+// 606 anyway; the check has to stop it earlier, before any
+// DeletePortMapping, as it must on routers without secure mode
+// (TestFakeDeleteChecksOwner).
+func TestLabDeleteNotOurs(t *testing.T) {
+	lab.Require(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 2})
+	url := l.RootDescURL()
+	rep := do(t, l, 1, doRequest{Ops: []doOp{{Op: "add", Mapping: ours(4242, 3600)}}})
+	mustOK(t, "add", rep.Results[0])
+	remembered := rep.Results[0].Grant.Mapping
+	t.Logf("host1 mapped %s %q", remembered, remembered.Description)
+
+	logStart := len(l.Log())
+	l.Host(1).MustRun(t, "upnpc", "-u", url, "-d", "4242", "TCP")
+	if log := l.Log()[logStart:]; !strings.Contains(log, "DeletePortMapping") {
+		t.Fatalf("miniupnpd does not log DeletePortMapping: the check below would prove nothing; log:\n%s", log)
+	}
+	l.Host(2).MustRun(t, "upnpc", "-u", url, "-e", "CrashPlan on h2", "-a", "192.0.2.11", "4242", "4242", "TCP", "0")
+	// upnpcList cuts off only the remaining lease, which counts down
+	// (IGD v2 turns a permanent 0 into 604800 s).
+	before := upnpcList(t, l, 2)
+	if len(before) != 1 || !strings.Contains(before[0], "4242->192.0.2.11:4242") || !strings.Contains(before[0], "'CrashPlan on h2'") {
+		t.Fatalf("upnpc -l before: %q", before)
+	}
+	t.Logf("upnpc -l: %s", before[0])
+	logStart = len(l.Log())
+
+	rep = do(t, l, 1, doRequest{Ops: []doOp{{Op: "delete", Mapping: remembered}}})
+	r := rep.Results[0]
+	t.Logf("delete error: %s", r.Err)
+	if !r.NotOurs || !strings.Contains(r.Err, `is now held by 192.0.2.11:4242 "CrashPlan on h2"; not deleting it`) {
+		t.Errorf("want ErrNotOurs naming the holder, got %+v", r)
+	}
+	if log := l.Log()[logStart:]; strings.Contains(log, "DeletePortMapping") {
+		t.Errorf("a DeletePortMapping reached the router:\n%s", log)
+	}
+	if after := upnpcList(t, l, 2); !slices.Equal(after, before) {
 		t.Fatalf("holder's mapping changed: %q -> %q", before, after)
 	}
 }

@@ -244,14 +244,32 @@ func (r *Router) Add(ctx context.Context, m planner.Mapping) (planner.Grant, err
 }
 
 // Delete removes m from the router; a mapping already gone is not an
-// error. It removes exactly the key given: callers pass only their own.
+// error. m is the mapping as the caller made or last saw it, with its
+// description (our tag, or what the router showed for a mapping made
+// over NAT-PMP); an invalid InternalAddress means this host, as in Add.
+//
+// With UPnP, Delete first reads the router's entry on m's key and deletes
+// it only when it is m (same internal client, internal port and
+// description); when someone else holds the key now it deletes nothing
+// and returns a *NotOursError, for which errors.Is(err,
+// planner.ErrNotOurs) reports true.
 func (r *Router) Delete(ctx context.Context, m planner.Mapping) error {
+	if !m.InternalAddress.IsValid() {
+		m.InternalAddress = r.local
+	}
 	switch r.proto {
 	case planner.ViaUPnP:
 		return r.igd.delete(ctx, m, r.timeout)
 	case planner.ViaNATPMP:
 		// RFC 6886 section 3.4: lifetime 0 and suggested external port 0
-		// delete the mapping of this host's internal port.
+		// delete the mapping of this host's internal port. Nothing can be
+		// checked first: NAT-PMP cannot read a mapping back, and the
+		// router keys the delete by the asking host's address and m's
+		// internal port, never by the external port. So it never touches
+		// another host's mapping, but it does remove a mapping another
+		// program on this host made over NAT-PMP for the same internal
+		// port and protocol: RFC 6886 has no notion of which program on
+		// a host owns a mapping, so this is inherent to the protocol.
 		req, err := natpmpMapRequest(m.Protocol, m.InternalPort, 0, 0)
 		if err != nil {
 			return err

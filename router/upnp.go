@@ -526,8 +526,30 @@ func (d *igd) addError(ctx context.Context, m planner.Mapping, local netip.Addr,
 	return op
 }
 
+// delete removes m from the router only while the router's entry on m's
+// key is still m: the same internal client and port and the same
+// description. DeletePortMapping deletes by key alone, and many consumer
+// routers let any client delete any entry (miniupnpd refuses another
+// host's only with secure_mode, and then with a bare 606), so a caller
+// deleting by what state remembers could remove another host's mapping
+// that took the port since. The entry is read first: absent, there is
+// nothing to do; someone else's, nothing is deleted and the error is a
+// *NotOursError (planner.ErrNotOurs). UPnP has no atomic
+// compare-and-delete: the two calls go out back to back on the same
+// client (and its kept-alive connection), with no discovery between, so
+// the window is one round trip.
 func (d *igd) delete(ctx context.Context, m planner.Mapping, timeout time.Duration) error {
-	err := call(ctx, timeout, "DeletePortMapping", m.Key().String(), func(ctx context.Context) error {
+	got, ok, err := d.specific(ctx, m.Key(), m.RemoteHost, timeout)
+	if err != nil {
+		return fmt.Errorf("upnp delete %s: not deleted, the router's entry could not be checked first: %w", m.Key(), err)
+	}
+	if !ok {
+		return nil // already gone
+	}
+	if got.InternalAddress != m.InternalAddress.Unmap() || got.InternalPort != m.InternalPort || got.Description != m.Description {
+		return &opError{Op: "upnp delete", Value: mappingValue(m), Err: &NotOursError{Want: m, Holder: got}}
+	}
+	err = call(ctx, timeout, "DeletePortMapping", m.Key().String(), func(ctx context.Context) error {
 		return d.conn.DeletePortMappingCtx(ctx, m.RemoteHost, m.ExternalPort, m.Protocol.Upper())
 	})
 	if code := upnpCode(err); code == codeNoSuchEntry || code == 730 {
