@@ -30,6 +30,7 @@ type fakeIGD struct {
 	lease402   bool          // finite leases refused with 402
 	noList     int           // GetListOfPortMappings fails with this code (401, 602)
 	walkFail   int           // GetGenericPortMappingEntry at this index fails with HTTP 500/501
+	junkEntry  bool          // GetListOfPortMappings lists one more entry, unreadable
 	noSpecific int           // GetSpecificPortMappingEntry fails with this code
 	hugeList   bool          // GetListOfPortMappings answers with a body past the cap
 	delay      time.Duration // every SOAP answer waits this long
@@ -166,6 +167,9 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					m.ExternalPort, m.Protocol.Upper(), m.InternalPort, m.InternalAddress, m.Description, m.LeaseSeconds)
 			}
 		}
+		if f.junkEntry {
+			b.WriteString("<p:PortMappingEntry><p:NewExternalPort>x</p:NewExternalPort><p:NewProtocol>SCTP</p:NewProtocol></p:PortMappingEntry>")
+		}
 		b.WriteString("</p:PortMappingList>")
 		ok("<NewPortListing><![CDATA[" + b.String() + "]]></NewPortListing>")
 	case "DeletePortMapping":
@@ -233,27 +237,72 @@ func TestFakeNoListingWalks(t *testing.T) {
 	}
 }
 
+// A walk cut off by an error is not the whole table: the view is not
+// Listed, keeps what was read, and finds a wanted key past the cut-off by
+// looking it up.
 func TestFakeWalkEndsOn501(t *testing.T) {
 	f := &fakeIGD{noList: 401, walkFail: 2, entries: foreign(5)}
 	r := fakeRouter(t, f, time.Second)
-	v, err := r.Observe(context.Background(), nil)
+	beyond := planner.MappingKey{Protocol: planner.UDP, ExternalPort: 6003} // entry 3
+	absent := planner.MappingKey{Protocol: planner.TCP, ExternalPort: 7000}
+	listed := planner.MappingKey{Protocol: planner.UDP, ExternalPort: 6001} // entry 1
+	v, err := r.Observe(context.Background(), []planner.MappingKey{beyond, absent, listed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !v.Listed || len(v.Mappings) != 2 || !strings.Contains(strings.Join(v.Notes, " "), "ended at entry 2") {
+	t.Logf("notes %q", v.Notes)
+	if v.Listed || len(v.Mappings) != 3 || !strings.Contains(strings.Join(v.Notes, " "), "ended at entry 2") {
 		t.Errorf("view %+v", v)
+	}
+	if m, ok := findMapping(v, beyond); !ok || m.InternalAddress != netip.MustParseAddr("127.0.0.2") || m.Description != "foreign" {
+		t.Errorf("wanted key past the cut-off: %+v %v", m, ok)
+	}
+	// Only the keys the walk did not read are looked up.
+	if n := f.calls["GetSpecificPortMappingEntry"]; n != 2 {
+		t.Errorf("%d lookups, want 2 (%v and %v)", n, beyond, absent)
 	}
 }
 
 func TestFakeWalkCap(t *testing.T) {
 	f := &fakeIGD{noList: 401, entries: foreign(MaxWalk + 5)}
 	r := fakeRouter(t, f, time.Second)
-	v, err := r.Observe(context.Background(), nil)
+	beyond := planner.MappingKey{Protocol: planner.UDP, ExternalPort: 6000 + MaxWalk + 2}
+	v, err := r.Observe(context.Background(), []planner.MappingKey{beyond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Mappings) != MaxWalk || !strings.Contains(strings.Join(v.Notes, " "), "cap") {
-		t.Errorf("mappings %d notes %q", len(v.Mappings), v.Notes)
+	if v.Listed || len(v.Mappings) != MaxWalk+1 || !strings.Contains(strings.Join(v.Notes, " "), "cap") {
+		t.Errorf("listed %v mappings %d notes %q", v.Listed, len(v.Mappings), v.Notes)
+	}
+	if _, ok := findMapping(v, beyond); !ok {
+		t.Errorf("wanted key %v past the cap not found", beyond)
+	}
+}
+
+// A GetListOfPortMappings listing whose completeness the router will not
+// confirm (the index just past it fails with 501, not 713), or that holds
+// an entry that cannot be read, is not the whole table either.
+func TestFakeListingNotProvable(t *testing.T) {
+	for name, tc := range map[string]struct {
+		f    *fakeIGD
+		note string
+	}{
+		"unconfirmed": {&fakeIGD{walkFail: 3, entries: foreign(3)}, "could not confirm the listing is complete"},
+		"unreadable":  {&fakeIGD{junkEntry: true, entries: foreign(3)}, "2 listed entries could not be read"},
+	} {
+		r := fakeRouter(t, tc.f, time.Second)
+		absent := planner.MappingKey{Protocol: planner.TCP, ExternalPort: 7000}
+		listed := planner.MappingKey{Protocol: planner.UDP, ExternalPort: 6001}
+		v, err := r.Observe(context.Background(), []planner.MappingKey{absent, listed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Listed || len(v.Mappings) != 3 || !strings.Contains(strings.Join(v.Notes, " "), tc.note) {
+			t.Errorf("%s: listed %v mappings %d notes %q", name, v.Listed, len(v.Mappings), v.Notes)
+		}
+		if n := tc.f.calls["GetSpecificPortMappingEntry"]; n != 1 {
+			t.Errorf("%s: %d lookups, want 1 (%v)", name, n, absent)
+		}
 	}
 }
 

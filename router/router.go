@@ -197,10 +197,13 @@ func (r *Router) view() planner.RouterView {
 	return v
 }
 
-// Observe reads what the router holds. With UPnP it lists the whole table
-// (Listed) when the router can list it, and otherwise looks up the want
-// keys only. NAT-PMP cannot list: the view carries the epoch and external
-// address, and no mappings. Observe changes nothing on the router.
+// Observe reads what the router holds. With UPnP it lists the table, and
+// sets Listed only when the listing provably holds the whole table; when
+// it does not (the router cannot list, a listing cut off by an error or
+// the MaxWalk cap), Mappings holds what was listed plus each want key
+// looked up on its own, and a note says why. NAT-PMP cannot list: the
+// view carries the epoch and external address, and no mappings. Observe
+// changes nothing on the router.
 func (r *Router) Observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error) {
 	v := r.view()
 	switch r.proto {

@@ -216,16 +216,29 @@ func (d *igd) observe(ctx context.Context, v planner.RouterView, want []planner.
 		}
 	}
 
-	ms, listed, notes, err := d.list(ctx, timeout)
+	ms, complete, notes, err := d.list(ctx, timeout)
 	v.Notes = append(v.Notes, notes...)
 	if err != nil {
 		return v, err
 	}
-	if listed {
-		v.Listed, v.Mappings = true, ms
+	v.Mappings = ms
+	if complete {
+		v.Listed = true
 		return v, nil
 	}
+	// Not provably the whole table: a key missing from ms may still be on
+	// the router. The planner takes a wanted key missing from an unlisted
+	// view as absent, so each one is looked up on its own; what was
+	// listed is kept.
+	seen := make(map[planner.MappingKey]bool, len(ms)+len(want))
+	for _, m := range ms {
+		seen[m.Key()] = true
+	}
 	for _, k := range want {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
 		m, ok, err := d.specific(ctx, k, "", timeout)
 		if err != nil {
 			if isTransport(err) {
@@ -241,37 +254,41 @@ func (d *igd) observe(ctx context.Context, v planner.RouterView, want []planner.
 	return v, nil
 }
 
-// list lists every mapping: GetListOfPortMappings on IGD v2, else (or when
-// that fails) the GetGenericPortMappingEntry walk. listed is false when
-// neither works.
-func (d *igd) list(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, listed bool, notes []string, err error) {
+// list lists the mappings: GetListOfPortMappings on IGD v2, else (or when
+// that fails) the GetGenericPortMappingEntry walk. complete reports
+// whether ms is provably the whole table; when it is not, ms holds what
+// could be read and notes say why the rest may be missing.
+func (d *igd) list(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, complete bool, notes []string, err error) {
 	if d.v2 != nil {
-		ms, notes, err = d.listV2(ctx, timeout)
+		ms, complete, notes, err = d.listV2(ctx, timeout)
 		if err == nil {
-			return ms, true, notes, nil
+			return ms, complete, notes, nil
 		}
 		if isTransport(err) {
 			return nil, false, notes, err
 		}
 		notes = append(notes, fmt.Sprintf("GetListOfPortMappings unusable (%v): walking GetGenericPortMappingEntry", err))
 	}
-	ms, wnotes, ok, err := d.walk(ctx, timeout)
+	ms, wnotes, complete, err := d.walk(ctx, timeout)
 	notes = append(notes, wnotes...)
-	return ms, ok, notes, err
+	return ms, complete, notes, err
 }
 
 var errListIncomplete = errors.New("listing incomplete")
 
-func (d *igd) listV2(ctx context.Context, timeout time.Duration) ([]planner.Mapping, []string, error) {
+// listV2 lists both protocols with GetListOfPortMappings. complete
+// reports whether the listing provably holds the whole table: no entry
+// was unreadable and the entry just past the listed count does not exist.
+// An error means the listing is unusable and the table should be walked.
+func (d *igd) listV2(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, complete bool, notes []string, err error) {
 	var all []planner.Mapping
-	var notes []string
 	skippedAll := 0
 	for _, proto := range []planner.Protocol{planner.TCP, planner.UDP} {
 		start, pages := uint16(0), 0
 		for {
 			pages++
 			if pages > maxListPages {
-				return nil, notes, fmt.Errorf("%w: more than %d pages", errListIncomplete, maxListPages)
+				return nil, false, notes, fmt.Errorf("%w: more than %d pages", errListIncomplete, maxListPages)
 			}
 			var listing string
 			value := fmt.Sprintf("%s %d-65535", proto.Upper(), start)
@@ -283,11 +300,11 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration) ([]planner.Mapp
 				break // nothing in range (IGD v2 2.5.20: 730)
 			}
 			if err != nil {
-				return nil, notes, err
+				return nil, false, notes, err
 			}
 			page, skipped, err := parsePortListing([]byte(listing))
 			if err != nil {
-				return nil, notes, fmt.Errorf("GetListOfPortMappings %s: %v", value, err)
+				return nil, false, notes, fmt.Errorf("GetListOfPortMappings %s: %v", value, err)
 			}
 			skippedAll += skipped
 			all = append(all, page...)
@@ -299,7 +316,7 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration) ([]planner.Mapp
 			last := uint16(0)
 			for i, m := range page {
 				if i > 0 && m.ExternalPort < last {
-					return nil, notes, fmt.Errorf("%w: a full page not in port order", errListIncomplete)
+					return nil, false, notes, fmt.Errorf("%w: a full page not in port order", errListIncomplete)
 				}
 				last = m.ExternalPort
 			}
@@ -309,25 +326,32 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration) ([]planner.Mapp
 			start = last + 1
 		}
 	}
+	complete = true
 	if skippedAll > 0 {
-		notes = append(notes, fmt.Sprintf("%d listed entries could not be read", skippedAll))
+		// An unreadable entry may be on any key, a wanted one too.
+		complete = false
+		notes = append(notes, fmt.Sprintf("%d listed entries could not be read, so the listing is not the whole table: wanted ports were looked up one by one", skippedAll))
 	}
 	// The listing should account for the whole table: the entry at index
 	// len(all) must not exist (713). A router that lists less than it
 	// holds is walked instead.
-	if total := len(all) + skippedAll; total < 65535 {
-		_, err := d.generic(ctx, uint16(total), timeout)
-		switch code := upnpCode(err); {
-		case err == nil:
-			return nil, notes, fmt.Errorf("%w: the table has more than the %d listed entries", errListIncomplete, total)
-		case isTransport(err):
-			return nil, notes, err
-		case code == codeArrayIndexInvalid || code == codeNoSuchEntry:
-		default:
-			notes = append(notes, fmt.Sprintf("could not confirm the listing is complete: %v", err))
-		}
+	total := len(all) + skippedAll
+	if total >= 65535 {
+		// Index total cannot be asked for (uint16): unprovable.
+		return dedupe(all), false, append(notes, fmt.Sprintf("could not confirm a listing of %d entries is complete: wanted ports were looked up one by one", total)), nil
 	}
-	return dedupe(all), notes, nil
+	_, err = d.generic(ctx, uint16(total), timeout)
+	switch code := upnpCode(err); {
+	case err == nil:
+		return nil, false, notes, fmt.Errorf("%w: the table has more than the %d listed entries", errListIncomplete, total)
+	case isTransport(err):
+		return nil, false, notes, err
+	case code == codeArrayIndexInvalid || code == codeNoSuchEntry:
+	default:
+		complete = false
+		notes = append(notes, fmt.Sprintf("could not confirm the listing is complete (%v): wanted ports were looked up one by one", err))
+	}
+	return dedupe(all), complete, notes, nil
 }
 
 func dedupe(ms []planner.Mapping) []planner.Mapping {
@@ -370,10 +394,14 @@ func (d *igd) generic(ctx context.Context, i uint16, timeout time.Duration) (pla
 }
 
 // walk lists mappings by index until the router says there are no more
-// (713), or fails oddly (402, 500, 501: some routers end their table so),
-// or MaxWalk entries were read. ok is false when not even index 0 could
-// be read for a reason other than an empty table.
-func (d *igd) walk(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, notes []string, ok bool, err error) {
+// (713 or 714), fails otherwise, or MaxWalk entries were read. complete
+// reports whether the walk ended on the router's "no more": only then is
+// ms the whole table. Some routers end their table with 402 or 501
+// instead, but so does a router failing mid-walk, and taking that for the
+// end would hide every entry past it; so any other ending leaves the walk
+// incomplete, with what was read in ms and a note saying where it
+// stopped.
+func (d *igd) walk(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, notes []string, complete bool, err error) {
 	for i := 0; i < MaxWalk; i++ {
 		m, err := d.generic(ctx, uint16(i), timeout)
 		if err != nil {
@@ -388,15 +416,13 @@ func (d *igd) walk(ctx context.Context, timeout time.Duration) (ms []planner.Map
 				notes = append(notes, fmt.Sprintf("router cannot list its mappings (%v): only the wanted ports were looked up", err))
 				return nil, notes, false, nil
 			}
-			notes = append(notes, fmt.Sprintf("listing ended at entry %d on an error, taken as the end of the table: %v", i, err))
-			return dedupe(ms), notes, true, nil
+			notes = append(notes, fmt.Sprintf("listing ended at entry %d on an error (%v), so it may not be the whole table: wanted ports were looked up one by one", i, err))
+			return dedupe(ms), notes, false, nil
 		}
-		if m.Protocol != "" {
-			ms = append(ms, m)
-		}
+		ms = append(ms, m)
 	}
-	notes = append(notes, fmt.Sprintf("listing stopped after %d entries (the cap): the router may hold more", MaxWalk))
-	return dedupe(ms), notes, true, nil
+	notes = append(notes, fmt.Sprintf("listing stopped after %d entries (the cap), so the router may hold more: wanted ports were looked up one by one", MaxWalk))
+	return dedupe(ms), notes, false, nil
 }
 
 // specific looks one key up; ok is false when the router has no such
