@@ -15,6 +15,8 @@
 //
 // Errors name the operation and the value and carry typed causes:
 // *UPnPError (the router's error code), *ConflictError (who holds a port),
-// *NATPMPError, and the sentinels ErrConflict, ErrRefused,
-// ErrNoExternalAddress, ErrTimeout and ErrManual for errors.Is.
+// *NotOursError (a UPnP delete refused because the port's entry is
+// someone else's now; errors.Is planner.ErrNotOurs), *NATPMPError, and the
+// sentinels ErrConflict, ErrRefused, ErrNoExternalAddress, ErrTimeout and
+// ErrManual for errors.Is.
 package router

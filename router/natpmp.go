@@ -144,7 +144,8 @@ func natpmpReply(req, b []byte) (r natpmpResponse, ok bool, err error) {
 
 // natpmpCall sends req to gw:5351 and returns the first response from gw
 // that answers it (natpmpReply), retransmitting per RFC 6886 section 3.1
-// until ctx ends. Callers must give ctx a deadline.
+// until ctx ends. Callers give ctx the call's deadline; without one, the
+// call ends after DefaultTimeout rather than retransmitting for ever.
 func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse, error) {
 	return natpmpExchange(ctx, netip.AddrPortFrom(gw, natpmpPort), req)
 }
@@ -153,6 +154,11 @@ func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse,
 // Responses that do not answer req (late answers to an earlier request,
 // another mapping's) are skipped, and the read goes on until the deadline.
 func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (natpmpResponse, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
 	gw := server.Addr()
 	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
 	if err != nil {

@@ -128,3 +128,15 @@ func TestNATPMPExchangeOnlyMismatch(t *testing.T) {
 		t.Errorf("ended after %v, want at the 300 ms deadline", d)
 	}
 }
+
+// A context without a deadline still ends the exchange, after
+// DefaultTimeout, when nothing answers.
+func TestNATPMPExchangeNoDeadline(t *testing.T) {
+	srv := natpmpServer(t, func([]byte) [][]byte { return nil })
+	start := time.Now()
+	_, err := natpmpExchange(context.Background(), srv, natpmpExternalRequest())
+	d := time.Since(start)
+	if !errors.Is(err, ErrTimeout) || d < DefaultTimeout || d > DefaultTimeout+time.Second {
+		t.Fatalf("after %v: %v", d, err)
+	}
+}
