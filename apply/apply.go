@@ -23,6 +23,12 @@ type Drivers struct {
 	Mapper mapper
 	Rules  ruleset
 	Via    string // router protocol name recorded in state
+	// RulesVia names the firewall backend (iptables, nftables, pf),
+	// recorded with every rule.
+	RulesVia string
+	// OldRules is the backend named by a plan's FirewallCleanup, whose
+	// objects are removed before Rules syncs.
+	OldRules ruleset
 }
 
 // Result counts what an apply did.
@@ -50,12 +56,16 @@ type Options struct {
 // Apply carries out plan's changes, starting from prior, and returns the new
 // state. Every change is saved through j as soon as it is made; a failed
 // change is reported and the others still run, so one refusing router entry
-// does not strand the rest. Order: router deletes free ports first, then the
-// firewall opens, then the router maps, so a port is never forwarded to a
-// closed firewall for longer than needed.
+// does not strand the rest. An error in the plan about one resource keeps
+// only that resource as it is (the plan has no change for it); callers
+// report it. Order: every port a change vacates is freed
+// first (deletes, and the old side of updates), so a port traded between
+// two services is never freed after it was re-made; then the firewall
+// opens; then the router maps, so a port is never forwarded to a closed
+// firewall for longer than needed.
 func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drivers, j journal, opts Options) (planner.Prior, Result, error) {
-	if plan.HasErrors() {
-		return prior, Result{}, errors.New("the plan has errors; resolve them and plan again")
+	if plan.Blocked() {
+		return prior, Result{}, errors.New("the plan has errors that forbid applying it; resolve them and plan again")
 	}
 	a := &applier{d: d, j: j, now: opts.Now, out: opts.Progress, done: opts.Done, state: clonePrior(prior)}
 	if a.now == nil {
@@ -70,14 +80,24 @@ func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drive
 			errs = append(errs, err)
 		}
 	}
+	failed := map[string]bool{}
 	for _, c := range plan.Changes {
-		if c.Kind == planner.KindMapping && c.Action == planner.Delete {
+		if c.Kind != planner.KindMapping {
+			continue
+		}
+		switch {
+		case c.Action == planner.Delete:
 			step(a.report(c, a.deleteMapping(ctx, c)))
+		case c.Action == planner.Update && c.Before != nil && c.Before.Mapping != nil:
+			if err := a.freeOld(ctx, c); err != nil {
+				failed[c.Address] = true
+				step(a.report(c, err))
+			}
 		}
 	}
 	step(a.rules(ctx, plan))
 	for _, c := range plan.Changes {
-		if c.Kind != planner.KindMapping {
+		if c.Kind != planner.KindMapping || failed[c.Address] {
 			continue
 		}
 		switch c.Action {
@@ -153,11 +173,34 @@ func (a *applier) deleteMapping(ctx context.Context, c planner.Change) error {
 		return fmt.Errorf("%s: no router protocol to delete it with", c.Address)
 	}
 	a.say("%s: Destroying...", c.Address)
-	if err := a.d.Mapper.Delete(ctx, *c.Before.Mapping); err != nil {
+	err := a.d.Mapper.Delete(ctx, *c.Before.Mapping)
+	switch {
+	case errors.Is(err, planner.ErrNotOurs):
+		// The router holds the port for someone else now: leave it.
+		a.say("%s: forgotten, not deleted: %v", c.Address, err)
+		a.res.Forgotten++
+		return a.drop(c.Address)
+	case err != nil:
 		return fmt.Errorf("%s: %w", c.Address, err)
 	}
 	a.say("%s: Destruction complete", c.Address)
 	a.res.Destroyed++
+	return a.drop(c.Address)
+}
+
+// freeOld removes the old side of an update: the mapping at the port it
+// leaves, or the one it re-makes.
+func (a *applier) freeOld(ctx context.Context, c planner.Change) error {
+	if a.d.Mapper == nil {
+		return fmt.Errorf("%s: no router protocol to map it with", c.Address)
+	}
+	err := a.d.Mapper.Delete(ctx, *c.Before.Mapping)
+	switch {
+	case errors.Is(err, planner.ErrNotOurs):
+		a.say("%s: the old mapping is not ours any more; left alone: %v", c.Address, err)
+	case err != nil:
+		return fmt.Errorf("%s: removing the old mapping: %w", c.Address, err)
+	}
 	return a.drop(c.Address)
 }
 
@@ -172,17 +215,21 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 	}[c.Action]
 	a.say("%s: %s", c.Address, verb[0])
 	want := *c.After.Mapping
-	if c.Action == planner.Update && c.Before != nil && c.Before.Mapping != nil {
-		// A router holds one mapping per external port: free it first.
-		if err := a.d.Mapper.Delete(ctx, *c.Before.Mapping); err != nil {
-			return fmt.Errorf("%s: removing the old mapping: %w", c.Address, err)
-		}
-	}
 	g, err := a.d.Mapper.Add(ctx, want)
 	if err != nil {
+		if c.Action == planner.Create {
+			// The plan saw it absent and it still is: state must not
+			// claim it (it may hold it from before a router restart).
+			if _, ok := a.state.Lookup(c.Address); ok {
+				a.drop(c.Address)
+			}
+		}
 		return fmt.Errorf("%s: %w", c.Address, err)
 	}
 	m := planner.Managed{Address: c.Address, Kind: planner.KindMapping, Mapping: &g.Mapping, Via: a.d.Via, PermanentOnly: g.PermanentOnly}
+	if g.Mapping.ExternalPort != want.ExternalPort {
+		m.Requested = want.ExternalPort
+	}
 	now := a.now()
 	if g.Mapping.LeaseSeconds > 0 {
 		m.Expires = now.Add(time.Duration(g.Mapping.LeaseSeconds) * time.Second)
@@ -225,7 +272,7 @@ func (a *applier) adopt(c planner.Change) error {
 	} else {
 		r := *c.After.Rule
 		m.Rule = &r
-		m.Via = ""
+		m.Via = a.d.RulesVia
 	}
 	return a.put(m)
 }
@@ -251,11 +298,21 @@ func (a *applier) rules(ctx context.Context, plan *planner.Plan) error {
 			}
 		default:
 			final = append(final, *c.After.Rule)
-			managed = append(managed, planner.Managed{Address: c.Address, Kind: planner.KindRule, Rule: c.After.Rule})
+			managed = append(managed, planner.Managed{Address: c.Address, Kind: planner.KindRule, Rule: c.After.Rule, Via: a.d.RulesVia})
 			if c.Action != planner.NoOp {
 				changed = true
 			}
 		}
+	}
+	if plan.FirewallCleanup != "" {
+		if a.d.OldRules == nil {
+			return fmt.Errorf("firewall: no driver to remove netplan42's objects from %s with", plan.FirewallCleanup)
+		}
+		a.say("firewall: Removing netplan42's objects from %s...", plan.FirewallCleanup)
+		if err := a.d.OldRules.Sync(ctx, nil); err != nil {
+			return fmt.Errorf("firewall: removing netplan42's objects from %s: %w", plan.FirewallCleanup, err)
+		}
+		changed = true
 	}
 	if changed {
 		var err error

@@ -21,9 +21,16 @@ type world struct {
 	table   map[planner.MappingKey]planner.Mapping
 	rules   []planner.Rule
 	hooked  bool
+	kind    string // firewall backend
 	failAdd map[uint16]error
 	adds    int
 	syncs   int
+	// foreignDeleted records deletes of mappings not ours: this router,
+	// like many, deletes by key without asking who holds it.
+	foreignDeleted []planner.Mapping
+	// checks makes Delete refuse, as the UPnP driver does, a mapping the
+	// router holds for someone else.
+	checks bool
 }
 
 func newWorld() *world {
@@ -43,8 +50,15 @@ func (w *world) Add(_ context.Context, m planner.Mapping) (planner.Grant, error)
 }
 
 func (w *world) Delete(_ context.Context, m planner.Mapping) error {
-	if old, ok := w.table[m.Key()]; ok && old.InternalAddress != m.InternalAddress {
-		return fmt.Errorf("606 not authorized: %v is not ours", old)
+	old, ok := w.table[m.Key()]
+	if !ok {
+		return nil
+	}
+	if old.InternalAddress != w.me {
+		if w.checks {
+			return fmt.Errorf("port %s is held by %s: %w", m.Key(), old.InternalAddress, planner.ErrNotOurs)
+		}
+		w.foreignDeleted = append(w.foreignDeleted, old)
 	}
 	delete(w.table, m.Key())
 	return nil
@@ -62,8 +76,11 @@ func (w *world) observe(now time.Time) planner.Observed {
 	for _, m := range w.table {
 		v.Mappings = append(v.Mappings, m)
 	}
+	if w.kind == "" {
+		w.kind = "iptables"
+	}
 	return planner.Observed{At: now, Refreshed: true, Router: v,
-		Firewall: planner.FirewallView{Backend: "fake", Rules: w.rules, Hooked: w.hooked, LocalPrefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
+		Firewall: planner.FirewallView{Backend: "fake " + w.kind, Kind: w.kind, Rules: w.rules, Hooked: w.hooked, LocalPrefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
 }
 
 type memJournal struct {
@@ -100,9 +117,12 @@ func converge(t *testing.T, w *world, c *schema.Computer, n *schema.Network, pri
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Prior: prior, Now: now, Destroy: destroy})
 	var out bytes.Buffer
 	j := &memJournal{}
-	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP}, j, Options{Now: func() time.Time { return now }, Progress: &out})
+	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP, RulesVia: w.kind}, j, Options{Now: func() time.Time { return now }, Progress: &out})
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, out.String())
+	}
+	if len(w.foreignDeleted) > 0 {
+		t.Fatalf("apply deleted mappings it does not own: %v\n%s", w.foreignDeleted, out.String())
 	}
 	again := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Prior: next, Now: now, Destroy: destroy})
 	if again.HasChanges() {
@@ -202,16 +222,136 @@ func TestFailedChangeDoesNotStrandOthers(t *testing.T) {
 	}
 }
 
-func TestRefusesPlanWithErrors(t *testing.T) {
+// A foreign mapping on one port keeps that resource as it is; the rest of
+// the plan is applied, and apply says what it left.
+func TestConflictBlocksOnlyItsResource(t *testing.T) {
 	w := newWorld()
-	w.table[planner.MappingKey{Protocol: planner.TCP, ExternalPort: 4242}] = planner.Mapping{Protocol: planner.TCP, ExternalPort: 4242, InternalAddress: netip.MustParseAddr("192.0.2.11"), InternalPort: 4242, Description: "CrashPlan"}
+	foreign := planner.Mapping{Protocol: planner.TCP, ExternalPort: 4242, InternalAddress: netip.MustParseAddr("192.0.2.11"), InternalPort: 4242, Description: "CrashPlan"}
+	w.table[foreign.Key()] = foreign
 	c, n := computer()
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Now: now})
+	if !p.HasErrors() || p.Blocked() {
+		t.Fatalf("want an error on one resource only: %+v", p.Diagnostics)
+	}
+	_, res, err := Apply(context.Background(), p, planner.Prior{}, Drivers{Mapper: w, Rules: w}, &memJournal{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := p.Blocking(); len(b) != 1 || b[0] != `router_mapping.crashplan["tcp"]` {
+		t.Errorf("Blocking() = %v", b)
+	}
+	if res.Added != 6 { // 4 rules, 2 game mappings
+		t.Errorf("added %d, want 6", res.Added)
+	}
+	if w.table[foreign.Key()] != foreign || len(w.foreignDeleted) > 0 {
+		t.Errorf("the foreign mapping was touched")
+	}
+}
+
+func TestRefusesBlockedPlan(t *testing.T) {
+	w := newWorld()
+	c, n := computer()
+	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Now: now})
+	p.Diagnostics = append(p.Diagnostics, planner.Diagnostic{Severity: planner.Error, Summary: "something global"})
 	if _, _, err := Apply(context.Background(), p, planner.Prior{}, Drivers{Mapper: w, Rules: w}, &memJournal{}, Options{}); err == nil {
-		t.Fatal("applied a plan with a conflict")
+		t.Fatal("applied a blocked plan")
 	}
 	if w.adds != 0 || w.syncs != 0 {
-		t.Error("touched the world for a plan with errors")
+		t.Error("touched the world for a blocked plan")
+	}
+}
+
+// Renaming a service re-tags its mapping; it must not end deleted.
+func TestRenameService(t *testing.T) {
+	w := newWorld()
+	c, n := computer()
+	c.Services = c.Services[:1]
+	prior, _ := converge(t, w, c, n, planner.Prior{}, false)
+	c.Services[0].Name = "backup"
+	prior, p := converge(t, w, c, n, prior, false)
+	m, ok := w.table[planner.MappingKey{Protocol: planner.TCP, ExternalPort: 4242}]
+	if !ok || m.Description != "netplan42:nas/backup" {
+		t.Fatalf("after the rename the router holds %v (ok %v); plan was %+v", m, ok, p.Changes)
+	}
+	if _, ok := prior.Lookup(`router_mapping.crashplan["tcp"]`); ok {
+		t.Error("state still holds the old name")
+	}
+}
+
+// Two services trading ports: both mappings must exist afterwards.
+func TestPortSwap(t *testing.T) {
+	w := newWorld()
+	c, n := computer()
+	c.Services = []*schema.Service{
+		{Name: "a", Port: 5000, Protocol: schema.TCP, Expose: schema.ExposeInternet},
+		{Name: "crashplan", Port: 4242, Protocol: schema.TCP, Expose: schema.ExposeInternet},
+	}
+	prior, _ := converge(t, w, c, n, planner.Prior{}, false)
+	c.Services[0].Port, c.Services[1].Port = 4242, 4300
+	converge(t, w, c, n, prior, false)
+	for port, svc := range map[uint16]string{4242: "a", 4300: "crashplan"} {
+		m, ok := w.table[planner.MappingKey{Protocol: planner.TCP, ExternalPort: port}]
+		if !ok || m.Description != "netplan42:nas/"+svc {
+			t.Errorf("port %d holds %v (ok %v), want service %s", port, m, ok, svc)
+		}
+	}
+	if _, ok := w.table[planner.MappingKey{Protocol: planner.TCP, ExternalPort: 5000}]; ok {
+		t.Error("the vacated port 5000 is still mapped")
+	}
+}
+
+// A driver that finds the port taken by someone else refuses to delete;
+// apply forgets the mapping instead of failing.
+func TestDeleteNotOursIsForgotten(t *testing.T) {
+	w := newWorld()
+	w.checks = true
+	c, n := computer()
+	c.Services = c.Services[:1]
+	prior, _ := converge(t, w, c, n, planner.Prior{}, false)
+	k := planner.MappingKey{Protocol: planner.TCP, ExternalPort: 4242}
+	other := planner.Mapping{Protocol: planner.TCP, ExternalPort: 4242, InternalAddress: netip.MustParseAddr("192.0.2.11"), InternalPort: 4242, Description: "CrashPlan on h2"}
+	w.table[k] = other
+	// Destroy from state alone: the planner cannot see the new holder.
+	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: planner.Observed{At: now}, Prior: prior, Now: now, Destroy: true})
+	next, res, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP}, &memJournal{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.table[k] != other {
+		t.Fatal("another host's mapping was deleted")
+	}
+	if _, ok := next.Lookup(`router_mapping.crashplan["tcp"]`); ok || res.Forgotten != 1 {
+		t.Errorf("not forgotten: state %v, result %v", next.Resources, res)
+	}
+}
+
+// A change of firewall backend removes our objects from the old one.
+func TestFirewallBackendSwitch(t *testing.T) {
+	w := newWorld()
+	c, n := computer()
+	prior, _ := converge(t, w, c, n, planner.Prior{}, false)
+	old := &world{me: w.me, table: map[planner.MappingKey]planner.Mapping{}, rules: w.rules, hooked: true}
+	w.rules, w.hooked, w.kind = nil, false, "nftables"
+	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Prior: prior, Now: now})
+	if p.FirewallCleanup != "iptables" {
+		t.Fatalf("FirewallCleanup = %q, want iptables", p.FirewallCleanup)
+	}
+	if len(p.Drift) != 0 {
+		t.Errorf("a backend switch is not drift: %+v", p.Drift)
+	}
+	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP, RulesVia: "nftables", OldRules: old}, &memJournal{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old.rules) != 0 || old.hooked {
+		t.Errorf("the old backend still holds %v", old.rules)
+	}
+	if len(w.rules) != 4 {
+		t.Errorf("the new backend holds %d rules, want 4", len(w.rules))
+	}
+	again := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Prior: next, Now: now})
+	if again.HasChanges() {
+		t.Errorf("changes after the switch: %+v", again.Changes)
 	}
 }
 

@@ -23,6 +23,7 @@ type Config struct {
 // by Open.
 type Firewall struct {
 	name  string
+	kind  string // the config's name for the backend: iptables, nftables, pf, none
 	b     backend
 	notes []string // said with every observation
 }
@@ -48,7 +49,7 @@ func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (s
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
 	switch cfg.Backend {
 	case "none":
-		return &Firewall{name: "none", b: noneBackend{}}, nil
+		return &Firewall{name: "none", kind: "none", b: noneBackend{}}, nil
 	case "iptables":
 		if goos != "linux" {
 			return nil, fmt.Errorf("iptables backend: not available on %s", goos)
@@ -57,18 +58,18 @@ func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (s
 		if err != nil {
 			return nil, err
 		}
-		return &Firewall{name: b.name(), b: b}, nil
+		return &Firewall{name: b.name(), kind: "iptables", b: b}, nil
 	case "nftables":
 		b, err := openNft(run, has)
 		if err != nil {
 			return nil, err
 		}
-		return &Firewall{name: "nftables", b: b}, nil
+		return &Firewall{name: "nftables", kind: "nftables", b: b}, nil
 	case "pf":
 		if !has("pfctl") {
 			return nil, fmt.Errorf("pf backend: pfctl not found (pf is the firewall of macOS and FreeBSD)")
 		}
-		return &Firewall{name: "pf", b: &pfBackend{run: run}}, nil
+		return &Firewall{name: "pf", kind: "pf", b: &pfBackend{run: run}}, nil
 	case "auto", "":
 		return openAuto(ctx, run, lookPath, goos)
 	}
@@ -97,7 +98,7 @@ func openAuto(ctx context.Context, run runFunc, lookPath func(string) (string, e
 		if has("pfctl") {
 			return open(ctx, Config{Backend: "pf"}, run, lookPath, goos)
 		}
-		return &Firewall{name: "none", b: noneBackend{}, notes: []string{"auto: no pfctl found; netplan42 manages no firewall here"}}, nil
+		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: no pfctl found; netplan42 manages no firewall here"}}, nil
 	}
 	choice := ""
 	if has("nft") {
@@ -114,7 +115,7 @@ func openAuto(ctx context.Context, run runFunc, lookPath func(string) (string, e
 		choice = "iptables"
 	}
 	if choice == "" {
-		return &Firewall{name: "none", b: noneBackend{}, notes: []string{"auto: neither nft nor iptables is installed; netplan42 manages no firewall here"}}, nil
+		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: neither nft nor iptables is installed; netplan42 manages no firewall here"}}, nil
 	}
 	return open(ctx, Config{Backend: choice}, run, lookPath, goos)
 }
@@ -151,12 +152,17 @@ func legacyHoldsRules(ctx context.Context, run runFunc, has func(string) bool) b
 // (legacy)", "nftables", "pf" or "none".
 func (f *Firewall) Backend() string { return f.name }
 
+// Kind names the backend as a config does: "iptables", "nftables", "pf" or
+// "none". State records it with every rule, so that a later change of
+// backend (or of what "auto" picks) removes the rules from the old one.
+func (f *Firewall) Kind() string { return f.kind }
+
 // Observe reads our rules back from our own chain, table or anchor, reports
 // whether they are hooked into the input path, and warns about foreign
 // rules that decide our traffic first.
 func (f *Firewall) Observe(ctx context.Context) (planner.FirewallView, error) {
 	v, err := f.b.observe(ctx)
-	v.Backend = f.name
+	v.Backend, v.Kind = f.name, f.kind
 	if err != nil {
 		return v, err
 	}

@@ -138,6 +138,10 @@ type Plan struct {
 	// since the last apply (its mappings are then gone); empty otherwise.
 	RouterRestarted string `json:"router_restarted,omitempty"`
 
+	// FirewallCleanup names the firewall backend whose netplan42 objects
+	// apply removes first, when the backend changed since the last apply.
+	FirewallCleanup string `json:"firewall_cleanup,omitempty"`
+
 	Changes     []Change     `json:"changes"`
 	Drift       []Drift      `json:"drift"`
 	Diagnostics []Diagnostic `json:"diagnostics"`
@@ -174,6 +178,9 @@ func (p *Plan) Counts() map[Action]int {
 
 // HasChanges reports whether applying the plan would do anything.
 func (p *Plan) HasChanges() bool {
+	if p.FirewallCleanup != "" {
+		return true
+	}
 	for _, c := range p.Changes {
 		if c.Action != NoOp {
 			return true
@@ -182,7 +189,7 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
-// HasErrors reports whether the plan found a problem that forbids applying.
+// HasErrors reports whether the plan found a problem.
 func (p *Plan) HasErrors() bool {
 	for _, d := range p.Diagnostics {
 		if d.Severity == Error {
@@ -190,4 +197,27 @@ func (p *Plan) HasErrors() bool {
 		}
 	}
 	return false
+}
+
+// Blocked reports whether an error forbids applying anything. An error on
+// one resource (a foreign mapping on its port) only keeps that resource as
+// it is: the plan has no change for it, and the rest can be applied.
+func (p *Plan) Blocked() bool {
+	for _, d := range p.Diagnostics {
+		if d.Severity == Error && d.Address == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Blocking returns the addresses an error keeps as they are.
+func (p *Plan) Blocking() []string {
+	var out []string
+	for _, d := range p.Diagnostics {
+		if d.Severity == Error && d.Address != "" {
+			out = append(out, d.Address)
+		}
+	}
+	return out
 }

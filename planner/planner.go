@@ -143,11 +143,42 @@ func (pl *planning) routerNotes() {
 	}
 }
 
-// ours reports whether an observed mapping is this computer's: our tag and
-// our internal address.
-func (pl *planning) ours(m Mapping) bool {
+// mine reports whether an observed mapping is this computer's, made by
+// netplan42 for any of its services: our computer tag, our address.
+func (pl *planning) mine(m Mapping) bool {
 	comp, _, ok := ParseTag(m.Description)
 	return ok && comp == pl.Computer.Tag() && m.InternalAddress == pl.Observed.Router.InternalAddress
+}
+
+// exact reports whether m is the desired mapping d's own: mine, and tagged
+// with d's service.
+func (pl *planning) exact(m, d Mapping) bool {
+	return pl.mine(m) && m.Description == d.Description
+}
+
+// elsewhere reports whether m carries this computer's tag but points at an
+// address this computer no longer has (DHCP gave it another).
+func (pl *planning) elsewhere(m Mapping) bool {
+	comp, _, ok := ParseTag(m.Description)
+	return ok && comp == pl.Computer.Tag() && m.InternalAddress != pl.Observed.Router.InternalAddress
+}
+
+// viaNATPMP reports whether m is the mapping state says netplan42 made over
+// NAT-PMP, now seen through UPnP: NAT-PMP carries no description, so the
+// router shows it untagged.
+func viaNATPMP(m Mapping, r Managed, ok bool) bool {
+	return ok && r.Via == ViaNATPMP && r.Mapping != nil && r.Mapping.Key() == m.Key() &&
+		r.Mapping.InternalAddress == m.InternalAddress && r.Mapping.InternalPort == m.InternalPort
+}
+
+// requested is the key a managed mapping was asked for; the router may have
+// granted another external port (r.Mapping).
+func requested(r Managed) MappingKey {
+	k := r.Mapping.Key()
+	if r.Requested != 0 {
+		k.ExternalPort = r.Requested
+	}
+	return k
 }
 
 // routerKnows reports whether the observation can say a mapping is absent:
@@ -213,23 +244,30 @@ func (pl *planning) mappings() {
 		pl.plan.RouterRestarted = restartWhy
 		pl.warn(restartWhy, "mappings made before the restart are gone and will be made again")
 	}
-	claimed := map[MappingKey]bool{}
+	// claimed: the keys desired mappings hold; nothing else may delete them.
+	claimed := map[MappingKey]string{}
+	for _, c := range want {
+		claimed[c.After.Mapping.Key()] = c.Address
+	}
+	handled := map[MappingKey]bool{}
+	for k := range claimed {
+		handled[k] = true
+	}
 
 	for _, c := range want {
 		d := *c.After.Mapping
-		claimed[d.Key()] = true
 		prior, inPrior := pl.Prior.Lookup(c.Address)
-		obs, present := observed[d.Key()]
-		if inPrior && prior.Mapping != nil && prior.Mapping.Key() != d.Key() {
-			claimed[prior.Mapping.Key()] = true
-			if present && !pl.ours(obs) {
-				pl.conflict(c.Address, obs)
-				continue
-			}
-			pl.moved(c, prior, observed)
+		inPrior = inPrior && prior.Mapping != nil
+		if inPrior && requested(prior) != d.Key() {
+			handled[prior.Mapping.Key()] = true
+			pl.moved(c, prior, observed, claimed)
 			continue
 		}
-		if !pl.routerKnows() && !present && inPrior && prior.Mapping != nil && prior.Mapping.Key() == d.Key() {
+		obs, present := observed[d.Key()]
+		if inPrior {
+			handled[prior.Mapping.Key()] = true
+		}
+		if !pl.routerKnows() && !present && inPrior {
 			// NAT-PMP or no refresh: state is all we know.
 			if gone, why := pl.natpmpGone(prior, restarted, restartWhy); gone {
 				pl.drift(Drift{Address: c.Address, Kind: KindMapping, Reason: why, Before: mappingObj(*prior.Mapping)})
@@ -239,7 +277,7 @@ func (pl *planning) mappings() {
 			}
 			obs, present = *prior.Mapping, true
 			obs.Description = d.Description
-			if !obs.InternalAddress.IsValid() || obs.InternalAddress == d.InternalAddress {
+			if !obs.InternalAddress.IsValid() {
 				obs.InternalAddress = d.InternalAddress
 			}
 		}
@@ -254,23 +292,19 @@ func (pl *planning) mappings() {
 				}
 				pl.drift(Drift{Address: c.Address, Kind: KindMapping, Reason: c.Reason, Before: mappingObj(*prior.Mapping)})
 			}
-		case pl.ours(obs) || (!pl.routerKnows() && inPrior):
-			c.Before = mappingObj(obs)
-			switch {
-			case obs.InternalPort != d.InternalPort:
-				c.Action = Update
-				c.Reason = mappingDiff(obs, d)
-			case pl.renewDue(prior, inPrior, obs):
-				c.Action = Renew
-				c.Reason = pl.renewReason(prior, obs)
-			default:
-				c.Action = NoOp
-				c.Reason = "up to date"
-				c.After = mappingObj(keepGranted(d, obs, prior, inPrior))
-				if !inPrior {
-					c.Reason = "found on the router with this computer's tag; recording it in state"
-				}
-			}
+		case pl.exact(obs, d) || (!pl.routerKnows() && inPrior):
+			pl.keep(&c, d, obs, prior, inPrior)
+		case pl.mine(obs):
+			// Renamed, or ports traded between our services: re-tag it.
+			_, svc, _ := ParseTag(obs.Description)
+			c.Action, c.Before = Update, mappingObj(obs)
+			c.Reason = fmt.Sprintf("the port holds this computer's mapping for service %q; re-made for this one", svc)
+		case pl.elsewhere(obs):
+			c.Action, c.Before = Update, mappingObj(obs)
+			c.Reason = fmt.Sprintf("the port holds this computer's mapping to %s, an address it no longer has; re-made to %s (if the router refuses to remove the old one, remove it on the router)", obs.InternalAddress, d.InternalAddress)
+		case viaNATPMP(obs, prior, inPrior):
+			c.Action, c.Before = Update, mappingObj(obs)
+			c.Reason = "made over NAT-PMP, which cannot tag it; re-made over UPnP with netplan42's tag"
 		default:
 			pl.conflict(c.Address, obs)
 			continue
@@ -283,14 +317,20 @@ func (pl *planning) mappings() {
 		if r.Kind != KindMapping || r.Mapping == nil || pl.wanted(want, r.Address) {
 			continue
 		}
-		obs, present := observed[r.Mapping.Key()]
-		claimed[r.Mapping.Key()] = true
+		g := r.Mapping.Key()
+		obs, present := observed[g]
+		handled[g] = true
 		c := Change{Address: r.Address, Kind: KindMapping, Action: Delete, Before: mappingObj(*r.Mapping), Reason: pl.removedReason()}
 		switch {
-		case present && pl.ours(obs):
+		case claimed[g] != "":
+			c.StateOnly = true
+			c.Reason = fmt.Sprintf("its port now belongs to %s; forgetting it here", claimed[g])
+		case present && (pl.mine(obs) || pl.elsewhere(obs) || viaNATPMP(obs, r, true)):
 			c.Before = mappingObj(obs)
 		case !pl.routerKnows():
-			// NAT-PMP deletes only this host's own mapping, so asking is safe.
+			// NAT-PMP deletes only this host's own mapping; a UPnP delete
+			// made without a refresh is checked by the driver, which
+			// refuses (planner.ErrNotOurs) what is no longer ours.
 		case present:
 			c.StateOnly = true
 			c.Reason = "replaced on the router by a mapping netplan42 does not own; forgetting ours, leaving that one alone"
@@ -304,14 +344,25 @@ func (pl *planning) mappings() {
 	}
 
 	// Everything else on the router: ours but untracked, or foreign.
+	used := map[string]bool{}
+	for _, c := range pl.plan.Changes {
+		used[c.Address] = true
+	}
 	for _, m := range v.Mappings {
-		if claimed[m.Key()] {
+		if handled[m.Key()] {
 			continue
 		}
-		if pl.ours(m) {
+		if pl.mine(m) {
 			_, svc, _ := ParseTag(m.Description)
+			addr := Address(KindMapping, svc, m.Protocol)
+			if used[addr] {
+				// A second mapping for one service (an interrupted move):
+				// it needs an address of its own.
+				addr = fmt.Sprintf("%s.untracked[%q]", addr, m.Key().String())
+			}
+			used[addr] = true
 			pl.add(Change{
-				Address: Address(KindMapping, svc, m.Protocol), Kind: KindMapping, Action: Delete,
+				Address: addr, Kind: KindMapping, Action: Delete,
 				Before: mappingObj(m),
 				Reason: "on the router with this computer's tag but not in the config or state (left by an interrupted apply?)",
 			})
@@ -321,32 +372,63 @@ func (pl *planning) mappings() {
 	}
 }
 
+// keep plans a mapping that is in place: changed, due for renewal, or up
+// to date (and, when state does not hold it yet, adopted).
+func (pl *planning) keep(c *Change, d, obs Mapping, prior Managed, inPrior bool) {
+	c.Before = mappingObj(obs)
+	if inPrior && prior.Mapping.ExternalPort != d.ExternalPort {
+		pl.diag(Diagnostic{Severity: Warning, Address: c.Address,
+			Summary: fmt.Sprintf("the router gave external port %d instead of %d", prior.Mapping.ExternalPort, d.ExternalPort),
+			Detail:  fmt.Sprintf("NAT-PMP routers may hand out another port when the one asked for is taken: peers must connect to port %d, or free port %d on the router", prior.Mapping.ExternalPort, d.ExternalPort)})
+	}
+	switch {
+	case obs.InternalPort != d.InternalPort || (d.InternalAddress.IsValid() && obs.InternalAddress != d.InternalAddress):
+		c.Action = Update
+		c.Reason = mappingDiff(obs, d)
+	case pl.renewDue(prior, inPrior, obs):
+		c.Action = Renew
+		c.Reason = pl.renewReason(prior, obs)
+	default:
+		c.Action = NoOp
+		c.Reason = "up to date"
+		c.After = mappingObj(keepGranted(d, obs, prior, inPrior))
+		if !inPrior {
+			c.Reason = "found on the router with this computer's tag; recording it in state"
+		}
+	}
+}
+
 // moved plans a mapping whose external port changed: the old one is
 // removed and the new one made, as one update.
-func (pl *planning) moved(c Change, prior Managed, observed map[MappingKey]Mapping) {
+func (pl *planning) moved(c Change, prior Managed, observed map[MappingKey]Mapping, claimed map[MappingKey]string) {
 	d := *c.After.Mapping
 	before := *prior.Mapping
-	old, oldPresent := observed[before.Key()]
-	switch {
-	case !pl.routerKnows():
-		// NAT-PMP or no refresh: delete by what state remembers; NAT-PMP
-		// only ever touches this host's own mappings.
-	case oldPresent && pl.ours(old):
-		before = old
-	default:
-		reason := "missing on the router since the last apply"
-		if oldPresent {
-			reason = "replaced on the router by a mapping netplan42 does not own"
-		}
-		pl.drift(Drift{Address: c.Address, Kind: KindMapping, Reason: reason, Before: mappingObj(before)})
-		c.Action, c.Reason = Create, mappingDiff(before, d)+"; the old mapping is "+strings.TrimPrefix(reason, "missing ")
-		if !oldPresent {
-			c.Reason = mappingDiff(before, d) + "; the old mapping is already gone"
-		}
-		pl.add(c)
+	if n, ok := observed[d.Key()]; ok && !pl.mine(n) && !pl.elsewhere(n) {
+		pl.conflict(c.Address, n)
 		return
 	}
-	c.Action, c.Before, c.Reason = Update, mappingObj(before), mappingDiff(before, d)
+	old, oldPresent := observed[before.Key()]
+	switch owner := claimed[before.Key()]; {
+	case owner != "" && owner != c.Address:
+		// Ports traded: the old port is another of our mappings now.
+		c.Action, c.Reason = Create, mappingDiff(before, d)+"; the old port now belongs to "+owner
+	case !pl.routerKnows():
+		// NAT-PMP or no refresh: delete by what state remembers; NAT-PMP
+		// touches only this host's mappings, and the UPnP driver checks
+		// before it deletes.
+		c.Action, c.Before, c.Reason = Update, mappingObj(before), mappingDiff(before, d)
+	case oldPresent && (pl.mine(old) || viaNATPMP(old, prior, true)):
+		c.Action, c.Before, c.Reason = Update, mappingObj(old), mappingDiff(old, d)
+	default:
+		reason := "missing on the router since the last apply"
+		c.Reason = mappingDiff(before, d) + "; the old mapping is already gone"
+		if oldPresent {
+			reason = "replaced on the router by a mapping netplan42 does not own"
+			c.Reason = mappingDiff(before, d) + "; the old port is " + reason
+		}
+		pl.drift(Drift{Address: c.Address, Kind: KindMapping, Reason: reason, Before: mappingObj(before)})
+		c.Action = Create
+	}
 	pl.add(c)
 }
 
@@ -412,15 +494,20 @@ func (pl *planning) lease(prior Managed, inPrior bool, obs Mapping) (granted, le
 		return 0, 0, false
 	}
 	granted = time.Duration(prior.Mapping.LeaseSeconds) * time.Second
-	switch {
-	case pl.routerKnows() && obs.LeaseSeconds > 0:
-		left = time.Duration(obs.LeaseSeconds) * time.Second
-	case !prior.Expires.IsZero():
-		left = prior.Expires.Sub(pl.Now)
-	default:
-		return 0, 0, false
+	// The least of what state and the router say: some routers report the
+	// lease granted rather than what is left, and the agent wakes by state.
+	known := false
+	if !prior.Expires.IsZero() {
+		left, known = prior.Expires.Sub(pl.Now), true
 	}
-	return granted, left, true
+	if pl.routerKnows() && obs.LeaseSeconds > 0 {
+		r := time.Duration(obs.LeaseSeconds) * time.Second
+		if !known || r < left {
+			left = r
+		}
+		known = true
+	}
+	return granted, left, known
 }
 
 func (pl *planning) renewReason(prior Managed, obs Mapping) string {
@@ -482,6 +569,10 @@ func (pl *planning) rules() {
 	for _, w := range fw.Warnings {
 		pl.warn("firewall: "+w, "")
 	}
+	if old := pl.oldBackend(); old != "" {
+		pl.switchBackend(old)
+		return
+	}
 	if pl.Computer.Firewall == schema.FirewallNone {
 		n := 0
 		for _, r := range pl.Prior.Resources {
@@ -491,7 +582,7 @@ func (pl *planning) rules() {
 		}
 		if n > 0 {
 			pl.warn(fmt.Sprintf("firewall = \"none\", but state holds %d firewall rule(s) netplan42 made before", n),
-				"with no backend netplan42 cannot remove them; set firewall back to its old value and run destroy, or remove our chain by hand")
+				"state does not say which backend made them, so netplan42 cannot remove them; set firewall back to its old value and run destroy, or remove our chain by hand")
 		}
 		return
 	}
@@ -566,6 +657,47 @@ func (pl *planning) rules() {
 		}
 		pl.add(Change{Address: addr, Kind: KindRule, Action: Delete, Before: ruleObj(r),
 			Reason: "in netplan42's chain but not in the config or state"})
+	}
+}
+
+// oldBackend returns the firewall backend state's rules were made with, when
+// it is not the one observed now: the config changed backend, or "auto"
+// would pick another. Without a refresh nothing is known.
+func (pl *planning) oldBackend() string {
+	now := pl.Observed.Firewall.Kind
+	if !pl.Observed.Refreshed || now == "" {
+		return ""
+	}
+	for _, r := range pl.Prior.Resources {
+		if r.Kind == KindRule && r.Via != "" && r.Via != now {
+			return r.Via
+		}
+	}
+	return ""
+}
+
+// switchBackend plans a change of firewall backend: everything of ours is
+// removed from the old backend (its chain, table or anchor and the jumps
+// into it), and the rules the config wants are made in the new one.
+func (pl *planning) switchBackend(old string) {
+	pl.plan.FirewallCleanup = old
+	now := pl.Observed.Firewall.Kind
+	why := fmt.Sprintf("firewall backend changed from %s to %s", old, now)
+	seen := map[string]bool{}
+	for _, c := range pl.desiredRules() {
+		seen[c.Address] = true
+		c.Action, c.Reason = Create, why
+		if prior, ok := pl.Prior.Lookup(c.Address); ok && prior.Rule != nil {
+			c.Action, c.Before = Update, ruleObj(*prior.Rule)
+		}
+		pl.add(c)
+	}
+	for _, r := range pl.Prior.Resources {
+		if r.Kind != KindRule || r.Rule == nil || seen[r.Address] {
+			continue
+		}
+		pl.add(Change{Address: r.Address, Kind: KindRule, Action: Delete, Before: ruleObj(*r.Rule),
+			Reason: pl.removedReason() + "; removed with netplan42's objects in " + old})
 	}
 }
 

@@ -242,6 +242,62 @@ func scenarios() []scenario {
 		}
 	}})
 
+	// Made over NAT-PMP (no description), seen now through UPnP.
+	in = base()
+	in.Prior = appliedPrior()
+	in.Prior.Resources[0].Via = ViaNATPMP
+	untagged := ours(4242, 6000)
+	untagged.Description = "NAT-PMP 4242 tcp"
+	in.Observed.Router = upnpView(untagged)
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"natpmp-then-upnp", in, func(t *testing.T, p *Plan) {
+		if p.HasErrors() {
+			t.Fatalf("our own NAT-PMP mapping seen as foreign: %+v", p.Diagnostics)
+		}
+		wantCounts(t, p, 0, 1, 0, 0)
+	}})
+
+	// NAT-PMP gave another external port than asked: the plan settles,
+	// and says which port peers must use.
+	in = base()
+	in.Prior = appliedPrior()
+	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	granted := ours(4243, 7200)
+	granted.InternalPort = 4242
+	in.Prior.Resources[0].Mapping, in.Prior.Resources[0].Requested, in.Prior.Resources[0].Via = &granted, 4242, ViaNATPMP
+	in.Observed.Router = RouterView{Protocol: ViaNATPMP, InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"natpmp-other-port", in, func(t *testing.T, p *Plan) {
+		if p.HasChanges() {
+			t.Errorf("a substituted port must not be moved back every time: %+v", p.Changes)
+		}
+		if len(p.Diagnostics) != 1 || !strings.Contains(p.Diagnostics[0].Summary, "gave external port 4243 instead of 4242") {
+			t.Errorf("diagnostics = %+v", p.Diagnostics)
+		}
+	}})
+
+	// NAT-PMP: this host's address changed since the mapping was made.
+	in = base()
+	in.Prior = appliedPrior()
+	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Prior.Resources[0].Via = ViaNATPMP
+	in.Observed.Router = RouterView{Protocol: ViaNATPMP, InternalAddress: netip.MustParseAddr("192.0.2.12"), ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"natpmp-address-changed", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 1, 0, 0)
+	}})
+
+	// A router that reports the lease granted, not what is left: state's
+	// clock decides.
+	in = base()
+	in.Prior = appliedPrior()
+	in.Prior.Resources[0].Expires = t0.Add(30 * time.Minute)
+	in.Observed.Router = upnpView(ours(4242, 7200))
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"renew-router-reports-granted", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 0, 1)
+	}})
+
 	in = base()
 	in.Prior = appliedPrior()
 	in.Observed = Observed{At: t0}

@@ -102,6 +102,10 @@ func (p *printer) changes(plan *Plan) {
 		return
 	}
 	p.F("netplan42 will perform the following actions:\n\n")
+	if old := plan.FirewallCleanup; old != "" {
+		p.F("  # netplan42's chain, table or anchor in %s, and the jumps into it, will be removed: the firewall backend is now %s\n", old, orDash(plan.Firewall.Backend, "another"))
+		p.F("  %s firewall %s\n\n", p.Paint(textout.Red, "-"), old)
+	}
 	for _, c := range plan.Changes {
 		if c.Action == NoOp {
 			continue
@@ -214,16 +218,24 @@ func (p *printer) foreign(plan *Plan) {
 }
 
 func (p *printer) summary(plan *Plan) {
-	if plan.HasErrors() {
+	if plan.Blocked() {
 		p.F("%s the plan has errors (above); nothing can be applied until they are resolved.\n", p.Paint(textout.Bold+textout.Red, "Planning failed:"))
 		return
 	}
-	if !plan.HasChanges() {
-		if len(plan.Manual) > 0 {
-			p.F("%s netplan42 has nothing to change itself; the router needs the manual steps above.\n", p.Paint(textout.Bold, "No changes."))
-			return
+	defer func() {
+		if b := plan.Blocking(); len(b) > 0 {
+			p.F("%s %s stays as it is until the error above is resolved.\n", p.Paint(textout.Bold+textout.Red, "Blocked:"), strings.Join(b, ", "))
 		}
-		p.F("%s The router and the firewall match the configuration.\n", p.Paint(textout.Bold+textout.Green, "No changes."))
+	}()
+	if !plan.HasChanges() {
+		switch {
+		case plan.HasErrors():
+			p.F("%s nothing else to change.\n", p.Paint(textout.Bold, "No other changes:"))
+		case len(plan.Manual) > 0:
+			p.F("%s netplan42 has nothing to change itself; the router needs the manual steps above.\n", p.Paint(textout.Bold, "No changes."))
+		default:
+			p.F("%s The router and the firewall match the configuration.\n", p.Paint(textout.Bold+textout.Green, "No changes."))
+		}
 		return
 	}
 	n := plan.Counts()

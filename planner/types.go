@@ -160,6 +160,9 @@ type FirewallView struct {
 	// Backend names the backend: "iptables (nf_tables)", "nftables", "pf",
 	// "none"; empty when not observed.
 	Backend string `json:"backend"`
+	// Kind is the backend as a config names it (iptables, nftables, pf,
+	// none); state records it with each rule.
+	Kind string `json:"kind,omitempty"`
 	// Rules are the rules found in netplan42's own chain, table or anchor.
 	Rules []Rule `json:"rules"`
 	// Hooked reports whether our rules are reached: the jump from the input
@@ -189,8 +192,13 @@ type Managed struct {
 	Mapping *Mapping `json:"mapping,omitempty"` // as granted: LeaseSeconds is the granted lease
 	Rule    *Rule    `json:"rule,omitempty"`
 
-	Via     string    `json:"via,omitempty"`    // router protocol that made a mapping
-	Expires time.Time `json:"expires,omitzero"` // zero for permanent mappings and rules
+	// Via is the driver that made the resource: the router protocol of a
+	// mapping, the firewall backend (iptables, nftables, pf) of a rule.
+	Via string `json:"via,omitempty"`
+	// Requested is the external port asked for when the router granted
+	// another (NAT-PMP may): the config is compared with what was asked.
+	Requested uint16    `json:"requested_external_port,omitempty"`
+	Expires   time.Time `json:"expires,omitzero"` // zero for permanent mappings and rules
 	// PermanentOnly records that the router refused a finite lease (UPnP
 	// 725 or 402) and the mapping was made permanent instead.
 	PermanentOnly bool `json:"permanent_only,omitempty"`
