@@ -178,8 +178,11 @@ func (a *Agent) pass(ctx context.Context) time.Duration {
 			return a.cfg.Interval
 		}
 		a.backoff = min(max(a.backoff*2, a.cfg.BackoffMin), a.cfg.BackoffMax)
-		a.log.Error("reconcile failed", "kind", KindOf(err), "error", err.Error(), "retry_in", a.backoff.String())
-		return a.backoff
+		// Never sleep past a lease's renewal point: a short lease must
+		// not lapse because an unrelated error backed the loop off.
+		wait := min(a.backoff, max(nextWake(rep.State, a.cfg.Now(), a.cfg.Interval), a.cfg.BackoffMin))
+		a.log.Error("reconcile failed", "kind", KindOf(err), "error", err.Error(), "retry_in", wait.String())
+		return wait
 	}
 	a.backoff = 0
 	wait := nextWake(rep.State, a.cfg.Now(), a.cfg.Interval)

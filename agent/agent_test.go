@@ -111,8 +111,14 @@ func TestBackoff(t *testing.T) {
 	if w := a.pass(context.Background()); w != 5*time.Second {
 		t.Errorf("backoff did not restart after a success: %s", w)
 	}
-	if v := counterValue(t, a, "netplan42_errors_total", "kind", "router"); v != 6 {
-		t.Errorf("router errors = %v, want 6", v)
+	// A lease due for renewal in 12 s caps the backoff.
+	a.pass(context.Background()) // 10 s
+	f.report = Report{State: planner.Prior{Resources: []planner.Managed{mapping("a", 60, time.Now().Add(41*time.Second))}}}
+	if w := a.pass(context.Background()); w < 11*time.Second || w > 13*time.Second {
+		t.Errorf("wait %s with a lease due for renewal in 12 s", w)
+	}
+	if v := counterValue(t, a, "netplan42_errors_total", "kind", "router"); v != 8 {
+		t.Errorf("router errors = %v, want 8", v)
 	}
 }
 

@@ -40,7 +40,7 @@ func TestLockBetweenProcesses(t *testing.T) {
 				if h := le.Holder; h.Pid != c.cmd.Process.Pid || h.Host != host || h.Operation != "apply" || time.Since(h.Since) > time.Minute {
 					t.Errorf("holder = %+v; want pid %d on %s doing apply", h, c.cmd.Process.Pid, host)
 				}
-				for _, want := range []string{"by apply (pid ", " on host " + host, "remove " + path + ".lock"} {
+				for _, want := range []string{"by apply (pid ", " on host " + host, "fuser -v " + path + ".lock"} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("error %q lacks %q", err, want)
 					}

@@ -47,13 +47,16 @@ func (e *LockedError) Error() string {
 		fmt.Fprintf(&b, " (waited %s)", e.Waited.Round(time.Millisecond))
 	}
 	h := e.Holder
+	// The kernel drops a flock when its holder exits, however it exits:
+	// a lock that stays is held by a live process. Removing the lock file
+	// would let two runs in at once, so the advice is to find the holder.
 	if h.Pid == 0 {
 		fmt.Fprintf(&b, " by another netplan42, likely a plan (shared holders leave no record): "+
-			"wait for it to finish; if no netplan42 runs, remove %s", e.Path)
+			"wait for it to finish, or find it with `fuser -v %s` and stop it if it hangs", e.Path)
 		return b.String()
 	}
-	fmt.Fprintf(&b, " by %s (pid %d on host %s, since %s): wait for it to finish; "+
-		"if pid %d is not a running netplan42 (a hung process, or a filesystem without flock), remove %s",
+	fmt.Fprintf(&b, " by %s (pid %d on host %s, since %s): wait for it to finish, "+
+		"or stop pid %d if it hangs (the lock is released when it exits; `fuser -v %s` shows who holds it)",
 		h.Operation, h.Pid, h.Host, h.Since.Local().Format(time.DateTime+" MST"), h.Pid, e.Path)
 	return b.String()
 }

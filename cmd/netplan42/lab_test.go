@@ -477,3 +477,56 @@ func TestLabFirewallDrift(t *testing.T) {
 		})
 	}
 }
+
+// Switching firewall backend removes every object of ours from the old one,
+// and the port stays open through the new one (review finding H1).
+func TestLabFirewallBackendSwitch(t *testing.T) {
+	r := newLab(t, lab.Spec{NoNATPMP: true}, labConfig(`["upnp"]`, "iptables", computerBlock("h1", "4242")))
+	h := r.l.Host(1)
+	h.MustRun(t, "iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+	h.MustRun(t, "iptables", "-P", "INPUT", "DROP")
+	r.np(1, "apply", "--auto-approve").want(t, 0, "2 added")
+	if !strings.Contains(h.MustRun(t, "iptables-save"), "NETPLAN42") {
+		t.Fatal("no iptables chain after apply: the test proves nothing")
+	}
+	cfg := filepath.Join(r.dir, "main.hcl")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `firewall = "iptables"`, `firewall = "nftables"`, 1)), 0o644)
+	p := r.np(1, "plan", "--detailed-exitcode")
+	p.want(t, 2, "netplan42's chain, table or anchor in iptables, and the jumps into it, will be removed", "firewall backend changed from iptables to nftables")
+	if strings.Contains(p.stdout, "Changed outside netplan42") {
+		t.Errorf("a backend switch reported as drift:\n%s", p.stdout)
+	}
+	r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete!")
+	// The iptables backend's chain is gone; what iptables-save may show now
+	// is the nftables backend's own chain in iptables-nft's dropping table.
+	if save := h.MustRun(t, "iptables-save"); strings.Contains(save, "NETPLAN42") {
+		t.Errorf("the iptables backend's objects are left after switching to nftables:\n%s", save)
+	}
+	if err := r.reachable(1, 4242); err != nil {
+		t.Fatalf("not reachable through nftables: %v", err)
+	}
+	r.np(1, "plan", "--detailed-exitcode").want(t, 0, "No changes.")
+	r.np(1, "destroy", "--auto-approve").want(t, 0, "Destroy complete!")
+	if rs := h.MustRun(t, "nft", "list", "ruleset"); strings.Contains(rs, "netplan42") || strings.Contains(rs, "NETPLAN42") {
+		t.Errorf("objects of ours left after destroy:\n%s", rs)
+	}
+}
+
+// Renaming a service re-tags its mapping on the router; it is never left
+// deleted (review finding H3).
+func TestLabRenameService(t *testing.T) {
+	r := newLab(t, lab.Spec{NoNATPMP: true}, labConfig(`["upnp"]`, "none", computerBlock("h1", "4242")))
+	r.np(1, "apply", "--auto-approve").want(t, 0, "1 added")
+	cfg := filepath.Join(r.dir, "main.hcl")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `service "crashplan"`, `service "backup"`, 1)), 0o644)
+	r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete!")
+	if got := grepLines(r.upnpcLines(1), "netplan42:h1/"); len(got) != 1 || !strings.Contains(got[0], "netplan42:h1/backup") {
+		t.Fatalf("after the rename the router holds %q", got)
+	}
+	if err := r.reachable(1, 4242); err != nil {
+		t.Fatalf("not reachable after the rename: %v", err)
+	}
+	r.np(1, "plan", "--detailed-exitcode").want(t, 0, "No changes.")
+}

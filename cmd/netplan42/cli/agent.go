@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -50,7 +51,7 @@ liveness on --listen.`,
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runAgent(cmd.Context(), stdio, f) },
 	}
-	f.configFlags.register(cmd)
+	f.configFlags.register(cmd, true)
 	f.targetFlags.register(cmd)
 	fl := cmd.Flags()
 	fl.DurationVar(&f.interval, "interval", time.Minute, "time between reconciles (sooner when a lease is half gone)")
@@ -142,7 +143,9 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 		return rep, lockOrState(err)
 	}
 	t.close()
+	rep.State = t.prior() // known even when the router does not answer
 	p := &planned{t: t, dc: driverConfig(r.computer, r.network, r.dir)}
+	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
 	var err error
 	if p.d, err = openDrivers(ctx, p.dc); err != nil {
 		return rep, err
@@ -158,6 +161,9 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 			r.log.Warn(d.Summary, "detail", d.Detail)
 		}
 	}
+	// Errors on single resources (a foreign mapping on a port) keep only
+	// those as they are: every other lease is still renewed.
+	var planErr, routerErr error
 	if p.plan.HasErrors() {
 		var msgs []string
 		for _, d := range p.plan.Diagnostics {
@@ -165,10 +171,30 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 				msgs = append(msgs, d.Summary)
 			}
 		}
-		return rep, &agent.Error{Kind: agent.KindPlan, Err: errors.New(strings.Join(msgs, "; "))}
+		planErr = &agent.Error{Kind: agent.KindPlan, Err: errors.New(strings.Join(msgs, "; "))}
+		if p.plan.Blocked() {
+			return rep, planErr
+		}
+	}
+	if p.d.router.Protocol() == planner.ViaManual && !slices.Contains(r.network.Router.Protocols, schema.ProtoManual) {
+		// Nothing answered: not a success, though the firewall is kept.
+		routerErr = &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("no router protocol answered: %s", strings.Join(p.observed.Router.Notes, "; "))}
+	}
+	failed := func(err error) error {
+		return errors.Join(err, routerErr, planErr)
 	}
 	if !p.plan.HasChanges() && !adopts(p.plan, t.prior()) {
-		return rep, nil
+		if changed := p.plan.RouterRestarted != ""; changed {
+			if err := t.open(ctx, &r.flags.targetFlags, "agent", true); err != nil {
+				return rep, lockOrState(err)
+			}
+			err := saveMemo(p)
+			t.close()
+			if err != nil {
+				return rep, &agent.Error{Kind: agent.KindState, Err: err}
+			}
+		}
+		return rep, failed(nil)
 	}
 	serial := stateSerial(t.st)
 	if err := t.open(ctx, &r.flags.targetFlags, "agent", true); err != nil {
@@ -192,9 +218,9 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 	}})
 	rep.State = next
 	if err != nil {
-		return rep, &agent.Error{Kind: agent.KindApply, Err: err}
+		return rep, failed(&agent.Error{Kind: agent.KindApply, Err: err})
 	}
-	return rep, nil
+	return rep, failed(nil)
 }
 
 func stateSerial(st *state.State) uint64 {

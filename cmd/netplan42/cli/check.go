@@ -55,7 +55,7 @@ Check changes nothing. It exits 1 when a check fails.`,
   netplan42 check nas --address nas=192.168.1.20`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), stdio, f, args) },
 	}
-	f.configFlags.register(cmd)
+	f.configFlags.register(cmd, false)
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
 	fl.DurationVar(&f.timeout, "timeout", 3*time.Second, "how long each connection may take")

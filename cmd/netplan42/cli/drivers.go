@@ -27,6 +27,7 @@ type firewallDriver interface {
 	Observe(ctx context.Context) (planner.FirewallView, error)
 	Sync(ctx context.Context, rules []planner.Rule) error
 	Backend() string
+	Kind() string
 }
 
 var (
@@ -58,8 +59,25 @@ func driverConfig(c *schema.Computer, n *schema.Network, configDir string) state
 	}
 }
 
+// stickyFirewall keeps "auto" on the backend state's rules were made with:
+// what auto picks can change when another program adds an nftables table,
+// and switching would strand our rules in the old backend. An explicit
+// choice in the config wins (the plan then cleans the old backend up).
+func stickyFirewall(configured string, prior planner.Prior) string {
+	if configured != schema.FirewallAuto {
+		return configured
+	}
+	for _, r := range prior.Resources {
+		if r.Kind == planner.KindRule && r.Via != "" && r.Via != schema.FirewallNone {
+			return r.Via
+		}
+	}
+	return configured
+}
+
 // openDrivers discovers the router and opens the firewall backend. It is
-// the only place real drivers are made.
+// how plan, apply and the agent build them (status and check probe each
+// protocol on their own); package cli is the only one that builds drivers.
 func openDrivers(ctx context.Context, dc state.Drivers) (*drivers, error) {
 	r, err := router.Open(ctx, router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway})
 	if err != nil {

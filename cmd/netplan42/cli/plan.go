@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/netplan42/netplan42/agent"
 	"github.com/netplan42/netplan42/apply"
+	"github.com/netplan42/netplan42/firewall"
 	"github.com/netplan42/netplan42/internal/textout"
 	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/schema"
@@ -46,7 +48,7 @@ mappings and rules, without discovery (for review in CI).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd.Context(), stdio, f) },
 	}
-	f.configFlags.register(cmd)
+	f.configFlags.register(cmd, true)
 	f.targetFlags.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.out, "out", "", "save the plan to FILE, for apply FILE")
@@ -71,11 +73,15 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 	if err != nil {
 		return nil, err
 	}
-	t, err := openTarget(ctx, cfg, tf, op, op != "plan")
+	// A shared lock while planning, also for apply: it takes the exclusive
+	// one only once the plan is approved (lockForApply), so a prompt left
+	// open never holds off the agent.
+	t, err := openTarget(ctx, cfg, tf, op, false)
 	if err != nil {
 		return nil, err
 	}
 	p := &planned{t: t, dc: driverConfig(t.computer, t.network, cfg.Dir)}
+	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
 	if refresh || op != "plan" {
 		// apply --refresh=false skips looking, not acting.
 		if p.d, err = openDrivers(ctx, p.dc); err != nil {
@@ -88,6 +94,9 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 			t.close()
 			return nil, err
 		}
+	} else {
+		// Local and cheap: an expose = "lan" rule needs them even so.
+		p.observed.Firewall.LocalPrefixes, _ = firewall.LocalPrefixes()
 	}
 	p.plan = planner.Compute(planner.Input{
 		Computer: t.computer, Network: t.network, Observed: p.observed,
@@ -182,7 +191,7 @@ chain, table or anchor and the jump into it. Nothing else is touched.`
 		cmd.Example = "  netplan42 destroy --computer nas"
 		cmd.Args = cobra.NoArgs
 	}
-	f.configFlags.register(cmd)
+	f.configFlags.register(cmd, true)
 	f.targetFlags.register(cmd)
 	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, `do not ask for "yes"`)
 	cmd.Flags().BoolVar(&f.refresh, "refresh", true, "discover the router and firewall first (--refresh=false: act on state alone)")
@@ -203,14 +212,23 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error 
 	if err := printPlan(stdio.Out, p.plan, false, color); err != nil {
 		return err
 	}
-	if p.plan.HasErrors() {
+	if p.plan.Blocked() {
 		return exitCode(ExitError)
 	}
 	if !p.plan.HasChanges() && !adopts(p.plan, p.t.prior()) {
+		if err := lockForApply(ctx, p, &f.targetFlags, op); err != nil {
+			return err
+		}
+		if err := saveMemo(p); err != nil {
+			return err
+		}
+		if p.plan.HasErrors() {
+			return exitCode(ExitError)
+		}
 		return nil
 	}
 	if p.plan.HasChanges() && !f.autoApprove {
-		ok, err := confirm(stdio, op)
+		ok, err := confirm(ctx, stdio, op)
 		if err != nil {
 			return err
 		}
@@ -219,8 +237,52 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error 
 			return exitCode(ExitError)
 		}
 	}
+	if err := lockForApply(ctx, p, &f.targetFlags, op); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdio.Out)
 	return execute(ctx, stdio, p, color)
+}
+
+// lockForApply trades the shared lock of planning for the exclusive one
+// of applying, and refuses if the state changed in between (the agent or
+// another apply ran).
+func lockForApply(ctx context.Context, p *planned, tf *targetFlags, op string) error {
+	before := p.t.st
+	p.t.close()
+	if err := p.t.open(ctx, tf, op, true); err != nil {
+		return err
+	}
+	if stateSerial(p.t.st) != stateSerial(before) || stateLineage(p.t.st) != stateLineage(before) {
+		return fmt.Errorf("the state changed while the plan was shown (the agent or another apply wrote it, serial %d -> %d): run %s again", stateSerial(before), stateSerial(p.t.st), op)
+	}
+	return nil
+}
+
+func stateLineage(st *state.State) string {
+	if st == nil {
+		return ""
+	}
+	return st.Lineage
+}
+
+// saveMemo records what state should remember of the router when it
+// changed (another router, a restart) although nothing else did, so a
+// restart is not reported again and again.
+func saveMemo(p *planned) error {
+	if !p.observed.Refreshed {
+		return nil
+	}
+	st := p.t.st
+	if st == nil {
+		return nil // nothing managed: nothing to recognise a restart by
+	}
+	m := memo(p.observed, st.Router)
+	if m.Protocol == st.Router.Protocol && m.Identity == st.Router.Identity && m.External == st.Router.External && p.plan.RouterRestarted == "" {
+		return nil
+	}
+	st.Router = m
+	return p.t.store.Write(st)
 }
 
 // adopts reports whether the plan records in state resources found with
@@ -234,13 +296,27 @@ func adopts(p *planner.Plan, prior planner.Prior) bool {
 	return false
 }
 
-func confirm(stdio IO, op string) (bool, error) {
+func confirm(ctx context.Context, stdio IO, op string) (bool, error) {
 	fmt.Fprintf(stdio.Out, "\nDo you want to perform these actions?\n  netplan42 will %s as described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", op)
-	line, err := bufio.NewReader(stdio.In).ReadString('\n')
-	if err != nil && line == "" {
-		return false, fmt.Errorf("reading the answer: %v (use --auto-approve when there is no terminal)", err)
+	type answer struct {
+		line string
+		err  error
 	}
-	return strings.TrimSpace(line) == "yes", nil
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(stdio.In).ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdio.Out)
+		return false, nil
+	case a := <-ch:
+		if a.err != nil && a.line == "" {
+			return false, fmt.Errorf("reading the answer: %v (use --auto-approve when there is no terminal)", a.err)
+		}
+		return strings.TrimSpace(a.line) == "yes", nil
+	}
 }
 
 func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
@@ -259,7 +335,14 @@ func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prio
 		if p.d.router.Protocol() == planner.ViaUPnP || p.d.router.Protocol() == planner.ViaNATPMP {
 			d.Mapper, d.Via = p.d.router, p.d.router.Protocol()
 		}
-		d.Rules = p.d.firewall
+		d.Rules, d.RulesVia = p.d.firewall, p.d.firewall.Kind()
+	}
+	if old := p.plan.FirewallCleanup; old != "" {
+		f, err := firewall.Open(ctx, firewall.Config{Backend: old})
+		if err != nil {
+			return prior, apply.Result{}, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("firewall: opening %s to remove netplan42's objects there: %w", old, err)}
+		}
+		d.OldRules = f
 	}
 	if opts.Now == nil {
 		opts.Now = nowFunc
@@ -272,6 +355,10 @@ func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
 	if err != nil {
 		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", textout.Paint(color, textout.Red+textout.Bold, "Apply incomplete!"), res)
 		return fmt.Errorf("%w\n\nState holds everything that was done; run plan to see what is left.", err)
+	}
+	if b := p.plan.Blocking(); len(b) > 0 {
+		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", textout.Paint(color, textout.Bold+textout.Red, "Apply incomplete!"), res)
+		return fmt.Errorf("left as it is because of the error in the plan: %s", strings.Join(b, ", "))
 	}
 	done := "Apply complete!"
 	if p.plan.Destroy {
@@ -313,6 +400,9 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 		now, err := observe(ctx, p.d, savedWantKeys(&pf.Plan, t.prior()))
 		if err != nil {
 			return err
+		}
+		if was, is := pf.Observed.Router, now.Router; was.HasEpoch && is.HasEpoch && is.Epoch < was.Epoch {
+			return &state.StaleError{Reason: fmt.Sprintf("the router restarted since it was made (NAT-PMP epoch %d, was %d): its mappings are gone", is.Epoch, was.Epoch)}
 		}
 		if state.Fingerprint(now) != state.Fingerprint(pf.Observed) {
 			var b strings.Builder

@@ -30,12 +30,19 @@ type configFlags struct {
 	noColor  bool
 }
 
-func (f *configFlags) register(cmd *cobra.Command) {
+// register adds the config flags; writes says whether the command records
+// new port assignments in the lock file (plan, apply, agent) or only reads
+// it (validate, show, status, check).
+func (f *configFlags) register(cmd *cobra.Command, writes bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", envOr("NETPLAN42_CONFIG", "."), "config file, or directory of *.hcl files (env NETPLAN42_CONFIG)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set a variable: --var 'name=value' (repeatable; wins over --var-file and NETPLAN42_VAR_name)")
 	fl.StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL file of name = value lines (repeatable)")
-	fl.StringVar(&f.lockfile, "lockfile", "update", `"update": record new port assignments in netplan42.lock.hcl; "readonly": refuse to change it (fleet rollouts from a reviewed commit)`)
+	usage := `"update": record new port assignments in netplan42.lock.hcl; "readonly": refuse to change it (fleet rollouts from a reviewed commit)`
+	if !writes {
+		usage = `"readonly": a port assignment missing from netplan42.lock.hcl is an error ("update", the default, only counts it: this command never writes the lock file)`
+	}
+	fl.StringVar(&f.lockfile, "lockfile", "update", usage)
 	fl.BoolVar(&f.noColor, "no-color", false, "no colour in output (also NO_COLOR=1)")
 }
 

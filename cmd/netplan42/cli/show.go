@@ -46,7 +46,7 @@ this computer: every mapping and rule netplan42 made, with lease expiry.`,
 			return runShowState(cmd.Context(), stdio, f)
 		},
 	}
-	f.configFlags.register(cmd)
+	f.configFlags.register(cmd, false)
 	f.targetFlags.register(cmd)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print as JSON")
 	return cmd

@@ -72,7 +72,7 @@ what the OS lets it see and says what it could not.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), stdio, f) },
 	}
-	f.configFlags.register(cmd)
+	f.configFlags.register(cmd, false)
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
 	fl.StringVar(&f.statePath, "state", "", "state file to read (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")

@@ -43,7 +43,7 @@ writes it, and contacts no router.`,
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, false)
 	return cmd
 }
 
