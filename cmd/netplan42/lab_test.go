@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -529,4 +530,44 @@ func TestLabRenameService(t *testing.T) {
 		t.Fatalf("not reachable after the rename: %v", err)
 	}
 	r.np(1, "plan", "--detailed-exitcode").want(t, 0, "No changes.")
+}
+
+// A second apply fails at once, naming the first, while the first waits at
+// its prompt; Ctrl-C at the prompt cancels (issue 2's locking contract).
+func TestLabSecondApplyFailsAtOnce(t *testing.T) {
+	r := newLab(t, lab.Spec{NoNATPMP: true}, labConfig(`["upnp"]`, "none", computerBlock("h1", "4242")))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first := r.l.Host(1).Command(ctx, binary, "apply", "--config", r.dir, "--computer", "h1", "--state", filepath.Join(r.state, "h1.json"))
+	stdin, _ := first.StdinPipe()
+	stdout, _ := first.StdoutPipe()
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Process.Kill(); first.Wait() })
+	buf := make([]byte, 64*1024)
+	seen := ""
+	for !strings.Contains(seen, "Enter a value") {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("first apply ended before its prompt: %v\n%s", err, seen)
+		}
+		seen += string(buf[:n])
+	}
+	start := time.Now()
+	second := r.np(1, "apply", "--auto-approve")
+	second.want(t, 1, fmt.Sprintf("pid %d", first.Process.Pid), "by apply")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the second apply took %s to fail; it must fail at once", d)
+	}
+	first.Process.Signal(syscall.SIGINT)
+	stdin.Close()
+	io.Copy(io.Discard, stdout)
+	if err := first.Wait(); err == nil {
+		t.Error("the first apply succeeded after Ctrl-C at its prompt")
+	}
+	if got := grepLines(r.upnpcLines(1), "netplan42"); len(got) != 0 {
+		t.Errorf("a cancelled apply mapped %q", got)
+	}
+	r.np(1, "apply", "--auto-approve").want(t, 0, "1 added")
 }

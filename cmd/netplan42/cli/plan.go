@@ -73,10 +73,9 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 	if err != nil {
 		return nil, err
 	}
-	// A shared lock while planning, also for apply: it takes the exclusive
-	// one only once the plan is approved (lockForApply), so a prompt left
-	// open never holds off the agent.
-	t, err := openTarget(ctx, cfg, tf, op, false)
+	// apply and destroy hold the exclusive lock from the start, so a
+	// second one fails at once naming the holder; plan takes a shared one.
+	t, err := openTarget(ctx, cfg, tf, op, op != "plan")
 	if err != nil {
 		return nil, err
 	}
@@ -216,9 +215,6 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error 
 		return exitCode(ExitError)
 	}
 	if !p.plan.HasChanges() && !adopts(p.plan, p.t.prior()) {
-		if err := lockForApply(ctx, p, &f.targetFlags, op); err != nil {
-			return err
-		}
 		if err := saveMemo(p); err != nil {
 			return err
 		}
@@ -237,33 +233,8 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error 
 			return exitCode(ExitError)
 		}
 	}
-	if err := lockForApply(ctx, p, &f.targetFlags, op); err != nil {
-		return err
-	}
 	fmt.Fprintln(stdio.Out)
 	return execute(ctx, stdio, p, color)
-}
-
-// lockForApply trades the shared lock of planning for the exclusive one
-// of applying, and refuses if the state changed in between (the agent or
-// another apply ran).
-func lockForApply(ctx context.Context, p *planned, tf *targetFlags, op string) error {
-	before := p.t.st
-	p.t.close()
-	if err := p.t.open(ctx, tf, op, true); err != nil {
-		return err
-	}
-	if stateSerial(p.t.st) != stateSerial(before) || stateLineage(p.t.st) != stateLineage(before) {
-		return fmt.Errorf("the state changed while the plan was shown (the agent or another apply wrote it, serial %d -> %d): run %s again", stateSerial(before), stateSerial(p.t.st), op)
-	}
-	return nil
-}
-
-func stateLineage(st *state.State) string {
-	if st == nil {
-		return ""
-	}
-	return st.Lineage
 }
 
 // saveMemo records what state should remember of the router when it
