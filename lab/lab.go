@@ -39,6 +39,9 @@ type Spec struct {
 	NoDaemon bool
 	// HTTPPort is miniupnpd's HTTP port; 0 lets it choose.
 	HTTPPort int
+	// SecureModeOff runs miniupnpd with secure_mode=no, as many consumer
+	// routers do: any LAN host may map a port to another host's address.
+	SecureModeOff bool
 	// Name, when set, makes a persistent lab with fixed namespace names
 	// Name+"-router", Name+"-internet", Name+"-host1", …, which Sweep leaves
 	// alone (use PersistentPrefix). Empty: namespaces from NewNamespace,
@@ -292,7 +295,7 @@ func (l *Lab) config() string {
 	fmt.Fprintf(&b, "ext_ifname=wan0\nlistening_ip=br0\n")
 	fmt.Fprintf(&b, "port=%d\n", l.Spec.HTTPPort)
 	fmt.Fprintf(&b, "enable_upnp=%s\nenable_natpmp=%s\n", yn(!l.Spec.NoUPnP), yn(!l.Spec.NoNATPMP))
-	fmt.Fprintf(&b, "secure_mode=yes\nsystem_uptime=no\nnotify_interval=60\n")
+	fmt.Fprintf(&b, "secure_mode=%s\nsystem_uptime=no\nnotify_interval=60\n", yn(!l.Spec.SecureModeOff))
 	fmt.Fprintf(&b, "clean_ruleset_interval=%d\n", l.Spec.CleanInterval)
 	fmt.Fprintf(&b, "lease_file=%s\n", filepath.Join(l.dir, "upnp.leases"))
 	fmt.Fprintf(&b, "uuid=3e5a1b2c-4d6e-4f70-8a9b-0c1d2e3f4a5b\n")
