@@ -156,11 +156,32 @@ func (pl *planning) exact(m, d Mapping) bool {
 	return pl.mine(m) && m.Description == d.Description
 }
 
-// elsewhere reports whether m carries this computer's tag but points at an
-// address this computer no longer has (DHCP gave it another).
+// elsewhere reports whether m is this computer's mapping at an address it
+// no longer has (DHCP gave it another): m carries this computer's tag, and
+// state says netplan42 made a mapping on m's key to m's internal address
+// and port. A tag alone proves nothing: on a router without secure mode
+// any host can map a port to itself with a description that imitates
+// ours, and such a mapping is another host's (a foreign holder), never
+// re-made or deleted.
 func (pl *planning) elsewhere(m Mapping) bool {
 	comp, _, ok := ParseTag(m.Description)
-	return ok && comp == pl.Computer.Tag() && m.InternalAddress != pl.Observed.Router.InternalAddress
+	return ok && comp == pl.Computer.Tag() && m.InternalAddress != pl.Observed.Router.InternalAddress && pl.madeThere(m)
+}
+
+// madeThere reports whether state says netplan42 made a mapping on m's key
+// to m's internal address and port.
+func (pl *planning) madeThere(m Mapping) bool {
+	return slices.ContainsFunc(pl.Prior.Resources, func(r Managed) bool {
+		return r.Kind == KindMapping && r.Mapping != nil && r.Mapping.Key() == m.Key() &&
+			r.Mapping.InternalAddress == m.InternalAddress && r.Mapping.InternalPort == m.InternalPort
+	})
+}
+
+// imitates reports whether m carries this computer's tag but is not this
+// computer's (mine or elsewhere): a look-alike.
+func (pl *planning) imitates(m Mapping) bool {
+	comp, _, ok := ParseTag(m.Description)
+	return ok && comp == pl.Computer.Tag() && !pl.mine(m) && !pl.elsewhere(m)
 }
 
 // viaNATPMP reports whether m is the mapping state says netplan42 made over
@@ -239,6 +260,12 @@ func (pl *planning) mappings() {
 	for _, m := range v.Mappings {
 		observed[m.Key()] = m
 	}
+	// unknown: keys the router would not answer for. Nothing on them is
+	// taken as absent, made or removed: the resource stays as state has it.
+	unknown := map[MappingKey]string{}
+	for _, u := range v.Unknown {
+		unknown[u.Key] = u.Why
+	}
 	restarted, restartWhy := pl.routerRestarted()
 	if restarted {
 		pl.plan.RouterRestarted = restartWhy
@@ -258,6 +285,17 @@ func (pl *planning) mappings() {
 		d := *c.After.Mapping
 		prior, inPrior := pl.Prior.Lookup(c.Address)
 		inPrior = inPrior && prior.Mapping != nil
+		if inPrior {
+			handled[prior.Mapping.Key()] = true
+			if why, ok := unknown[prior.Mapping.Key()]; ok {
+				pl.unknownKey(c.Address, prior.Mapping.Key(), why)
+				continue
+			}
+		}
+		if why, ok := unknown[d.Key()]; ok {
+			pl.unknownKey(c.Address, d.Key(), why)
+			continue
+		}
 		if inPrior && requested(prior) != d.Key() {
 			handled[prior.Mapping.Key()] = true
 			pl.moved(c, prior, observed, claimed)
@@ -320,6 +358,10 @@ func (pl *planning) mappings() {
 		g := r.Mapping.Key()
 		obs, present := observed[g]
 		handled[g] = true
+		if why, ok := unknown[g]; ok && claimed[g] == "" {
+			pl.unknownKey(r.Address, g, why)
+			continue
+		}
 		c := Change{Address: r.Address, Kind: KindMapping, Action: Delete, Before: mappingObj(*r.Mapping), Reason: pl.removedReason()}
 		switch {
 		case claimed[g] != "":
@@ -333,7 +375,7 @@ func (pl *planning) mappings() {
 			// refuses (planner.ErrNotOurs) what is no longer ours.
 		case present:
 			c.StateOnly = true
-			c.Reason = "replaced on the router by a mapping netplan42 does not own; forgetting ours, leaving that one alone"
+			c.Reason = fmt.Sprintf("replaced on the router by %s:%d %q, which netplan42 does not own; forgetting ours, leaving that one alone", obs.InternalAddress, obs.InternalPort, obs.Description)
 			pl.drift(Drift{Address: r.Address, Kind: KindMapping, Reason: c.Reason, Before: mappingObj(*r.Mapping), After: mappingObj(obs)})
 		default:
 			c.StateOnly = true
@@ -368,7 +410,7 @@ func (pl *planning) mappings() {
 			})
 			continue
 		}
-		pl.plan.Foreign = append(pl.plan.Foreign, Foreign{Kind: KindMapping, Mapping: &m, Holder: holder(m)})
+		pl.plan.Foreign = append(pl.plan.Foreign, Foreign{Kind: KindMapping, Mapping: &m, Holder: pl.holder(m)})
 	}
 }
 
@@ -417,7 +459,7 @@ func (pl *planning) moved(c Change, prior Managed, observed map[MappingKey]Mappi
 		// touches only this host's mappings, and the UPnP driver checks
 		// before it deletes.
 		c.Action, c.Before, c.Reason = Update, mappingObj(before), mappingDiff(before, d)
-	case oldPresent && (pl.mine(old) || viaNATPMP(old, prior, true)):
+	case oldPresent && (pl.mine(old) || pl.elsewhere(old) || viaNATPMP(old, prior, true)):
 		c.Action, c.Before, c.Reason = Update, mappingObj(old), mappingDiff(old, d)
 	default:
 		reason := "missing on the router since the last apply"
@@ -515,13 +557,21 @@ func (pl *planning) renewReason(prior Managed, obs Mapping) string {
 	return fmt.Sprintf("lease expires in %s (less than half of %s left)", human(left), human(granted))
 }
 
+// unknownKey reports that the router would not say what it holds on k,
+// so the resource at address is left as state has it.
+func (pl *planning) unknownKey(address string, k MappingKey, why string) {
+	pl.diag(Diagnostic{Severity: Error, Address: address,
+		Summary: fmt.Sprintf("the router did not say what it holds on external port %s: %s", k, why),
+		Detail:  "an entry that cannot be read is not taken as absent: netplan42 changes nothing on that port and state keeps the resource as it was. Plan again; if the router keeps failing the lookup, check the port on its web page"})
+}
+
 func (pl *planning) conflict(address string, obs Mapping) {
 	d := Diagnostic{Severity: Error, Address: address}
 	comp, _, tagged := ParseTag(obs.Description)
 	switch {
 	case tagged && comp == pl.Computer.Tag():
-		d.Summary = fmt.Sprintf("external port %s is held by this computer's mapping to %s, an address this computer no longer has", obs.Key(), obs.InternalAddress)
-		d.Detail = "the router lets only the holder remove it: wait for its lease to run out, or delete it on the router's web page"
+		d.Summary = fmt.Sprintf("external port %s is held by %s:%d with this computer's tag (%q), but it does not forward to this computer (%s)", obs.Key(), obs.InternalAddress, obs.InternalPort, obs.Description, addrOr(pl.Observed.Router.InternalAddress, "unknown"))
+		d.Detail = "a tag alone does not make a mapping ours, and state does not say netplan42 made it there: another host holds the port (on a router without secure mode any host can write any description). netplan42 leaves it alone: if it is this computer's from an old address, delete it on the router's web page; otherwise choose another external_port"
 	case tagged:
 		d.Summary = fmt.Sprintf("external port %s is held by netplan42 computer %q (%s:%d)", obs.Key(), comp, obs.InternalAddress, obs.InternalPort)
 		d.Detail = "two computers of the config claim one external port on the same router; give one of them another external_port"
@@ -532,7 +582,10 @@ func (pl *planning) conflict(address string, obs Mapping) {
 	pl.diag(d)
 }
 
-func holder(m Mapping) string {
+func (pl *planning) holder(m Mapping) string {
+	if pl.imitates(m) {
+		return fmt.Sprintf("carries this computer's tag but forwards to %s, not this computer: another host's", m.InternalAddress)
+	}
 	if comp, _, ok := ParseTag(m.Description); ok {
 		return fmt.Sprintf("netplan42 computer %q", comp)
 	}

@@ -306,6 +306,78 @@ func scenarios() []scenario {
 			t.Errorf("changes from state alone: %+v", p.Changes)
 		}
 	}})
+
+	// Another host (on a router without secure mode) holds our port with a
+	// description imitating this computer's tag: a foreign holder, named,
+	// never re-made to this computer.
+	lookalike := Mapping{Protocol: TCP, ExternalPort: 4242, InternalAddress: other, InternalPort: 4242, Description: "netplan42:nas/crashplan", LeaseSeconds: 3600}
+	in = base()
+	in.Observed.Router = upnpView(lookalike, Mapping{Protocol: UDP, ExternalPort: 5001, InternalAddress: other, InternalPort: 5001, Description: "netplan42:nas/game"})
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"lookalike-tag", in, func(t *testing.T, p *Plan) {
+		for _, c := range p.Changes {
+			if c.Kind == KindMapping {
+				t.Errorf("a change to a look-alike mapping: %+v", c)
+			}
+		}
+		if !p.HasErrors() || p.Blocked() || !strings.Contains(p.Diagnostics[0].Summary, "192.0.2.11:4242 with this computer's tag") || p.Diagnostics[0].Address != `router_mapping.crashplan["tcp"]` {
+			t.Errorf("diagnostics = %+v, want the holder named on the mapping", p.Diagnostics)
+		}
+		if len(p.Foreign) != 1 || !strings.Contains(p.Foreign[0].Holder, "forwards to 192.0.2.11, not this computer") {
+			t.Errorf("foreign = %+v, want the untracked look-alike named", p.Foreign)
+		}
+	}})
+
+	// destroy: ours went away and a look-alike took the port since.
+	in = base()
+	in.Prior = appliedPrior()
+	in.Destroy = true
+	in.Observed.Router = upnpView(lookalike)
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"lookalike-destroy", in, func(t *testing.T, p *Plan) {
+		for _, c := range p.Changes {
+			if c.Kind == KindMapping && (!c.StateOnly || c.Before.Mapping.InternalAddress != me) {
+				t.Errorf("destroy would touch the look-alike: %+v", c)
+			}
+		}
+	}})
+
+	// DHCP gave this computer another address: state says netplan42 made
+	// the mapping at the old one, so it is ours and is re-made.
+	in = base()
+	in.Prior = appliedPrior()
+	oldAddr := ours(4242, 6000)
+	oldAddr.InternalAddress = netip.MustParseAddr("192.0.2.5")
+	in.Prior.Resources[0].Mapping = &oldAddr
+	in.Observed.Router = upnpView(oldAddr)
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"address-changed", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 1, 0, 0)
+		if p.HasErrors() {
+			t.Errorf("diagnostics = %+v", p.Diagnostics)
+		}
+	}})
+
+	// The router failed the lookup of a key (a 606/501/500 fault): unknown
+	// is not absent. destroy keeps the resource and says so.
+	in = base()
+	in.Prior = appliedPrior()
+	in.Destroy = true
+	in.Observed.Router = upnpView()
+	in.Observed.Router.Listed = false
+	in.Observed.Router.Unknown = []UnknownKey{{Key: MappingKey{TCP, 4242}, Why: "upnp GetSpecificPortMappingEntry 4242/tcp: upnp error 606 Action not authorized"}}
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"lookup-failed", in, func(t *testing.T, p *Plan) {
+		for _, c := range p.Changes {
+			if c.Kind == KindMapping {
+				t.Errorf("a change to a mapping the router would not describe: %+v", c)
+			}
+		}
+		if !p.HasErrors() || p.Blocked() || !strings.Contains(p.Diagnostics[0].Summary, "606") {
+			t.Errorf("diagnostics = %+v", p.Diagnostics)
+		}
+		wantCounts(t, p, 0, 0, 2, 0)
+	}})
 	return s
 }
 

@@ -141,6 +141,11 @@ type RouterView struct {
 	// false, Mappings holds only the keys the driver was asked about.
 	Listed   bool      `json:"listed"`
 	Mappings []Mapping `json:"mappings"`
+	// Unknown are keys the driver asked the router about without getting
+	// an answer (a SOAP fault such as 606, 501 or 500 on the lookup): what
+	// the router holds there is not known. A key in Unknown is never taken
+	// as absent.
+	Unknown []UnknownKey `json:"unknown,omitempty"`
 
 	// Epoch is NAT-PMP's "seconds since start of epoch"; it goes backwards
 	// when the router restarts.
@@ -152,6 +157,12 @@ type RouterView struct {
 
 	// Notes are facts worth telling the user: fallbacks taken, limits.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// UnknownKey is a router key whose entry could not be read, and why.
+type UnknownKey struct {
+	Key MappingKey `json:"key"`
+	Why string     `json:"why"`
 }
 
 // FirewallView is what the host firewall holds of ours, and what around it
