@@ -52,6 +52,10 @@ type Spec struct {
 	Dir string
 }
 
+// tempPrefix names the temporary directories of labs (config, log, pid
+// and lease files); Require sweeps those of dead processes.
+const tempPrefix = "netplan42-lab"
+
 // PersistentPrefix starts the names of labs meant to outlive the process
 // that made them (cmd/netplan42-lab). It differs from Prefix, so Sweep never
 // deletes them.
@@ -125,7 +129,7 @@ func Start(ctx context.Context, spec Spec) (l *Lab, err error) {
 		}
 	}()
 	if spec.Dir == "" {
-		if l.dir, err = os.MkdirTemp("", "netplan42-lab-"); err != nil {
+		if l.dir, err = MkdirTemp(tempPrefix); err != nil {
 			return l, err
 		}
 		l.tempDir = true
@@ -137,9 +141,9 @@ func Start(ctx context.Context, spec Spec) (l *Lab, err error) {
 	}
 	newNS := func(role string) (*Namespace, error) {
 		if spec.Name == "" {
-			return NewNamespace(role)
+			return newNamespace(ctx, role)
 		}
-		return namedNamespace(spec.Name + "-" + role)
+		return namedNamespace(ctx, spec.Name+"-"+role)
 	}
 	if l.router, err = newNS("router"); err != nil {
 		return l, err
@@ -173,13 +177,39 @@ func Start(ctx context.Context, spec Spec) (l *Lab, err error) {
 	return l, err
 }
 
-// StartT is Start for tests: it fails t on error and closes the lab when
-// the test ends, also when it fails.
+// Attempts and AttemptTimeout bound StartRetry: a lab that is not up
+// within AttemptTimeout is removed and built again, at most Attempts times.
+// A busy 2-core machine builds a lab in 1 to 5 seconds; a stuck step
+// (StepTimeout) or a miniupnpd that never gets ready fails an attempt.
+var (
+	Attempts       = 3
+	AttemptTimeout = 60 * time.Second
+)
+
+// StartRetry is Start, tried again when an attempt fails or takes longer
+// than AttemptTimeout, at most Attempts times; logf hears about each
+// failed attempt. Every failed attempt removes what it made.
+func StartRetry(ctx context.Context, spec Spec, logf func(format string, args ...any)) (*Lab, error) {
+	for i := 1; ; i++ {
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+		start := time.Now()
+		l, err := Start(actx, spec)
+		cancel()
+		if err == nil {
+			return l, nil
+		}
+		if i >= Attempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("lab: set-up failed %d time(s), last after %s: %w", i, time.Since(start).Round(time.Millisecond), err)
+		}
+		logf("lab: set-up attempt %d failed after %s, trying again: %v", i, time.Since(start).Round(time.Millisecond), err)
+	}
+}
+
+// StartT is StartRetry for tests: it fails t when every attempt failed,
+// and closes the lab when the test ends, also when it fails.
 func StartT(t testing.TB, spec Spec) *Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	l, err := Start(ctx, spec)
+	l, err := StartRetry(context.Background(), spec, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,15 +237,15 @@ func (l *Lab) wire(ctx context.Context) error {
 	if err := runAll(ctx, r, steps); err != nil {
 		return err
 	}
-	if err := Veth(r, "wan0", l.internet, "eth0"); err != nil {
+	if err := veth(ctx, r, "wan0", l.internet, "eth0"); err != nil {
 		return err
 	}
 	for i, h := range l.hosts {
 		lan := fmt.Sprintf("lan%d", i+1)
-		if err := Veth(r, lan, h, "eth0"); err != nil {
+		if err := veth(ctx, r, lan, h, "eth0"); err != nil {
 			return err
 		}
-		if _, err := r.Run(ctx, "ip", "link", "set", lan, "master", "br0"); err != nil {
+		if err := runAll(ctx, r, [][]string{{"ip", "link", "set", lan, "master", "br0"}}); err != nil {
 			return err
 		}
 		if err := runAll(ctx, h, [][]string{
@@ -248,16 +278,16 @@ func (l *Lab) createChains(ctx context.Context) error {
 		{"filter", "MINIUPNPD", "FORWARD -i wan0 ! -o wan0"},
 		{"mangle", "MINIUPNPD", "PREROUTING -i wan0"},
 	} {
-		if _, err := l.router.Run(ctx, "iptables-legacy", "-t", c[0], "-N", c[1]); err != nil && !strings.Contains(err.Error(), "exists") {
+		if err := runAll(ctx, l.router, [][]string{{"iptables-legacy", "-t", c[0], "-N", c[1]}}); err != nil && !strings.Contains(err.Error(), "exists") {
 			return err
 		}
 		hook := strings.Fields(c[2])
-		check := append([]string{"-t", c[0], "-C"}, append(hook, "-j", c[1])...)
-		if _, err := l.router.Run(ctx, "iptables-legacy", check...); err == nil {
+		check := append([]string{"iptables-legacy", "-t", c[0], "-C"}, append(hook, "-j", c[1])...)
+		if err := runAll(ctx, l.router, [][]string{check}); err == nil {
 			continue
 		}
-		ins := append([]string{"-t", c[0], "-I"}, append(hook, "-j", c[1])...)
-		if _, err := l.router.Run(ctx, "iptables-legacy", ins...); err != nil {
+		ins := append([]string{"iptables-legacy", "-t", c[0], "-I"}, append(hook, "-j", c[1])...)
+		if err := runAll(ctx, l.router, [][]string{ins}); err != nil {
 			return err
 		}
 	}
@@ -267,16 +297,20 @@ func (l *Lab) createChains(ctx context.Context) error {
 // flushChains empties miniupnpd's chains: the mappings are gone.
 func (l *Lab) flushChains(ctx context.Context) error {
 	for _, c := range [][2]string{{"nat", "MINIUPNPD"}, {"nat", "MINIUPNPD-POSTROUTING"}, {"filter", "MINIUPNPD"}, {"mangle", "MINIUPNPD"}} {
-		if _, err := l.router.Run(ctx, "iptables-legacy", "-t", c[0], "-F", c[1]); err != nil {
+		if err := runAll(ctx, l.router, [][]string{{"iptables-legacy", "-t", c[0], "-F", c[1]}}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// runAll runs set-up steps in ns, each bounded by StepTimeout.
 func runAll(ctx context.Context, ns *Namespace, steps [][]string) error {
 	for _, s := range steps {
-		if _, err := ns.Run(ctx, s[0], s[1:]...); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, StepTimeout)
+		_, err := ns.Run(sctx, s[0], s[1:]...)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
@@ -346,7 +380,7 @@ func (l *Lab) startRouter(ctx context.Context) error {
 	if l.Spec.NoNATPMP {
 		want = readyHTTP
 	}
-	deadline := time.NewTimer(10 * time.Second)
+	deadline := time.NewTimer(StepTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -359,7 +393,7 @@ func (l *Lab) startRouter(ctx context.Context) error {
 		case err := <-exited:
 			return fmt.Errorf("lab: miniupnpd exited before it was ready (%v); log:\n%s", err, l.logSince(start))
 		case <-deadline.C:
-			return fmt.Errorf("lab: miniupnpd not ready after 10s (no %q in its log); log:\n%s", want, log)
+			return fmt.Errorf("lab: miniupnpd not ready after %s (no %q in its log); log:\n%s", StepTimeout, want, log)
 		case <-ctx.Done():
 			return fmt.Errorf("lab: waiting for miniupnpd: %w; log:\n%s", ctx.Err(), log)
 		case <-tick.C:

@@ -62,7 +62,10 @@ func Require(t testing.TB) {
 			t.Skipf("lab test skipped: %s (set NETPLAN42_LAB=required to fail instead)", why)
 		}
 	}
-	sweepOnce.Do(Sweep)
+	sweepOnce.Do(func() {
+		Sweep()
+		SweepTemp(tempPrefix)
+	})
 }
 
 var (
@@ -73,6 +76,41 @@ var (
 	}
 )
 
+// StepTimeout bounds each command the lab runs to build or remove itself
+// (ip netns add, ip link add, iptables, …). On a loaded machine these take
+// milliseconds to a few seconds; one that takes longer is stuck, and failing
+// it lets StartT try again instead of waiting for go test's alarm.
+var StepTimeout = 30 * time.Second
+
+// waitDelay is how long a killed command's output may still be read: a
+// grandchild holding its pipes open must not make Wait block.
+const waitDelay = 2 * time.Second
+
+// bounded makes cmd, made with exec.CommandContext, end with all its
+// children when its context ends: it runs in a process group of its own,
+// killed as a whole, and Wait returns at most waitDelay later even when
+// something still holds its output open. Not for commands that read a
+// terminal (a background process group cannot).
+func bounded(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = waitDelay
+}
+
+// combined runs one set-up or tear-down step, bounded by ctx and by
+// StepTimeout, and returns its combined output.
+func combined(ctx context.Context, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, StepTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	bounded(cmd)
+	out, err := cmd.CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return out, err
+}
+
 // Namespace is a network namespace the lab created.
 type Namespace struct {
 	Name string
@@ -80,23 +118,31 @@ type Namespace struct {
 
 // NewNamespace creates a namespace named Prefix+pid+"-"+n+"-"+role with its
 // loopback up. Keep role short: interface-free, but names show in `ip netns`.
+// Each step is bounded by StepTimeout.
 func NewNamespace(role string) (*Namespace, error) {
+	return newNamespace(context.Background(), role)
+}
+
+func newNamespace(ctx context.Context, role string) (*Namespace, error) {
 	seq.Lock()
 	seq.n++
 	n := seq.n
 	seq.Unlock()
-	return namedNamespace(fmt.Sprintf("%s%d-%d-%s", Prefix, os.Getpid(), n, role))
+	return namedNamespace(ctx, fmt.Sprintf("%s%d-%d-%s", Prefix, os.Getpid(), n, role))
 }
 
-// namedNamespace creates the namespace name with its loopback up.
-func namedNamespace(name string) (*Namespace, error) {
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+// namedNamespace creates the namespace name with its loopback up. On error
+// nothing is left behind.
+func namedNamespace(ctx context.Context, name string) (*Namespace, error) {
+	ns := &Namespace{Name: name}
+	if out, err := combined(ctx, "ip", "netns", "add", name); err != nil {
+		// A step killed on its deadline may have made the namespace.
+		ns.Close()
 		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, bytes.TrimSpace(out))
 	}
-	ns := &Namespace{Name: name}
-	if _, err := ns.Run(context.Background(), "ip", "link", "set", "lo", "up"); err != nil {
+	if out, err := combined(ctx, "ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"); err != nil {
 		ns.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: ip link set lo up: %v: %s", name, err, bytes.TrimSpace(out))
 	}
 	return ns, nil
 }
@@ -110,6 +156,7 @@ func (ns *Namespace) Command(ctx context.Context, name string, args ...string) *
 // The error carries standard error.
 func (ns *Namespace) Run(ctx context.Context, name string, args ...string) (string, error) {
 	cmd := ns.Command(ctx, name, args...)
+	bounded(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -118,37 +165,50 @@ func (ns *Namespace) Run(ctx context.Context, name string, args ...string) (stri
 	return stdout.String(), nil
 }
 
-// MustRun is Run for test setup: it fails t on error.
+// MustRun is Run for test setup: it fails t on error, and on a command
+// still running after StepTimeout.
 func (ns *Namespace) MustRun(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, err := ns.Run(context.Background(), name, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), StepTimeout)
+	defer cancel()
+	out, err := ns.Run(ctx, name, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-// Close kills every process in the namespace and deletes it.
+// Close kills every process in the namespace and deletes it. Each step is
+// bounded by StepTimeout; a namespace that is already gone is no error.
 func (ns *Namespace) Close() error {
-	killPids(ns.Name)
-	out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput()
+	ctx := context.Background()
+	killPids(ctx, ns.Name)
+	out, err := combined(ctx, "ip", "netns", "del", ns.Name)
 	if err != nil {
+		if bytes.Contains(out, []byte("No such file")) {
+			return nil
+		}
 		return fmt.Errorf("ip netns del %s: %v: %s", ns.Name, err, bytes.TrimSpace(out))
 	}
 	return nil
 }
 
-func killPids(ns string) {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	for _, f := range strings.Fields(string(out)) {
+func killPids(ctx context.Context, ns string) {
+	pids := func() []byte {
+		out, err := combined(ctx, "ip", "netns", "pids", ns)
+		if err != nil {
+			return nil
+		}
+		return out
+	}
+	for _, f := range strings.Fields(string(pids())) {
 		if pid, err := strconv.Atoi(f); err == nil {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 	// Give the kernel a moment to reap, so the delete does not race.
 	for i := 0; i < 50; i++ {
-		out, _ = exec.Command("ip", "netns", "pids", ns).Output()
-		if len(bytes.TrimSpace(out)) == 0 {
+		if len(bytes.TrimSpace(pids())) == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -156,24 +216,32 @@ func killPids(ns string) {
 }
 
 // Veth connects namespace a (interface aIf) to b (interface bIf) with a veth
-// pair created directly inside them, never in the root namespace.
+// pair created directly inside them, never in the root namespace. Each step
+// is bounded by StepTimeout.
 func Veth(a *Namespace, aIf string, b *Namespace, bIf string) error {
-	out, err := exec.Command("ip", "link", "add", aIf, "netns", a.Name, "type", "veth", "peer", "name", bIf, "netns", b.Name).CombinedOutput()
+	return veth(context.Background(), a, aIf, b, bIf)
+}
+
+func veth(ctx context.Context, a *Namespace, aIf string, b *Namespace, bIf string) error {
+	out, err := combined(ctx, "ip", "link", "add", aIf, "netns", a.Name, "type", "veth", "peer", "name", bIf, "netns", b.Name)
 	if err != nil {
 		return fmt.Errorf("veth %s/%s - %s/%s: %v: %s", a.Name, aIf, b.Name, bIf, err, bytes.TrimSpace(out))
 	}
-	ctx := context.Background()
-	if _, err := a.Run(ctx, "ip", "link", "set", aIf, "up"); err != nil {
-		return err
+	for _, end := range []struct {
+		ns *Namespace
+		If string
+	}{{a, aIf}, {b, bIf}} {
+		if out, err := combined(ctx, "ip", "netns", "exec", end.ns.Name, "ip", "link", "set", end.If, "up"); err != nil {
+			return fmt.Errorf("%s: ip link set %s up: %v: %s", end.ns.Name, end.If, err, bytes.TrimSpace(out))
+		}
 	}
-	_, err = b.Run(ctx, "ip", "link", "set", bIf, "up")
-	return err
+	return nil
 }
 
 // Sweep deletes lab namespaces whose creating process is gone: leftovers of
 // a run that was killed before it could clean up.
 func Sweep() {
-	out, err := exec.Command("ip", "netns", "list").Output()
+	out, err := combined(context.Background(), "ip", "netns", "list")
 	if err != nil {
 		return
 	}
@@ -188,8 +256,7 @@ func Sweep() {
 		if err != nil || pid == os.Getpid() || processAlive(pid) {
 			continue
 		}
-		killPids(name)
-		exec.Command("ip", "netns", "del", name).Run()
+		(&Namespace{Name: name}).Close()
 	}
 }
 
