@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,25 +24,36 @@ import (
 // user would.
 var binary string
 
+// e2eTemp names the directory TestMain builds the binary in.
+const e2eTemp = "netplan42-e2e"
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "netplan42-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "netplan42")
-	if os.Getenv("NETPLAN42_LAB_CHILD") == "" {
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building netplan42: %v\n%s", err, out)
-			os.Exit(1)
-		}
-	}
 	children := lab.Children()
 	children["hold-lock"] = holdLock
 	children["http-get"] = httpGet
-	lab.ChildMain(m, children)
-	os.RemoveAll(dir)
+	// A child process (lab.Namespace.Child, the lock holder) runs its
+	// function and exits here, before anything is made to clean up.
+	lab.ServeChild(children)
+	os.Exit(testMain(m))
+}
+
+// testMain builds the binary, runs the tests and removes the binary,
+// whatever the tests did; directories that killed runs left are swept.
+func testMain(m *testing.M) int {
+	lab.SweepTemp(e2eTemp)
+	dir, err := lab.MkdirTemp(e2eTemp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, "netplan42")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building netplan42: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
 }
 
 // holdLock takes a state lock as apply would and holds it until killed.
@@ -268,4 +280,36 @@ func TestLockContention(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	run(t, t.TempDir(), nil, "", "version").want(t, 0, "netplan42 ")
+}
+
+// TestMain and the child processes of these tests leave nothing in the
+// temporary directory: the test binary runs a test and a child function
+// with a temporary directory of their own, which must end up empty.
+func TestNoTempLeftovers(t *testing.T) {
+	if os.Getenv("NETPLAN42_INNER") != "" {
+		t.Skip("inner run")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
+	defer srv.Close()
+	tmp := t.TempDir()
+	env := append(os.Environ(), "TMPDIR="+tmp, "GOTMPDIR=", "NETPLAN42_INNER=1")
+
+	inner := exec.Command(self, "-test.run=^TestVersion$", "-test.count=1")
+	inner.Env = env
+	if out, err := inner.CombinedOutput(); err != nil {
+		t.Fatalf("inner test run: %v\n%s", err, out)
+	}
+	child := exec.Command(self, "-test.run=^$")
+	child.Env = append(env, lab.ChildEnv+"=http-get", lab.ChildEnv+`_ARGS=["`+srv.URL+`"]`)
+	if out, err := child.CombinedOutput(); err != nil || string(out) != "hello" {
+		t.Fatalf("child http-get: %v: %q", err, out)
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+	if len(left) > 0 {
+		t.Errorf("left in the temporary directory: %q", left)
+	}
 }
