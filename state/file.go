@@ -54,9 +54,10 @@ func (f *FileStore) ReadBackup() (*State, error) {
 }
 
 // readStateFile returns the state at path and its bytes; nil, nil, nil when
-// there is no file.
+// there is no file. It does not follow a symbolic link at path, and refuses
+// anything but a regular file (a FIFO would block the read for ever).
 func readStateFile(path string) (*State, []byte, error) {
-	b, err := readFile(path)
+	b, err := readOwnFile("state file", path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -86,6 +87,12 @@ func (f *FileStore) Write(s *State) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", f, err)
 	}
+	// The rename below would replace a link or a special file at the
+	// backup's path without a word; say instead that something else is
+	// there (readStateFile has checked the state file itself).
+	if err := checkOwnFile("state backup", f.BackupPath()); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
 	if oldBytes != nil {
 		if err := writeAtomic(f.BackupPath(), oldBytes); err != nil {
 			return fmt.Errorf("write state backup: %w%s", err, permissionHint(err))
@@ -107,6 +114,73 @@ func permissionHint(err error) string {
 	return ""
 }
 
+// ErrNotRegular is returned when a state, backup or lock file is a symbolic
+// link or not a regular file: netplan42 neither follows nor writes through
+// links there, so that nobody who can plant one can redirect its writes.
+var ErrNotRegular = errors.New("not a regular file")
+
+// notRegular says what is wrong with the file at path, of mode, and what to
+// do: what names the file ("state file", "lock file").
+func notRegular(what, path string, mode fs.FileMode) error {
+	if mode&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s %s is a symbolic link, and netplan42 does not follow links for its state, backup "+
+			"and lock files (a link could redirect its writes): replace the link by the file it points to, "+
+			"or pass --state with the real path: %w", what, path, ErrNotRegular)
+	}
+	return fmt.Errorf("%s %s is not a regular file (%s): move it out of the way, or pass --state with another path: %w",
+		what, path, mode.Type(), ErrNotRegular)
+}
+
+// checkOwnFile returns nil when path is absent or a regular file, and
+// notRegular's error when it is anything else, a symbolic link included.
+func checkOwnFile(what, path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return notRegular(what, path, fi.Mode())
+	}
+	return nil
+}
+
+// checkOpened returns notRegular's error unless fh, opened from path, is a
+// regular file.
+func checkOpened(what, path string, fh *os.File) error {
+	fi, err := fh.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return notRegular(what, path, fi.Mode())
+	}
+	return nil
+}
+
+// explainOpen turns the error from opening path without following links
+// into notRegular's when a link or a special file is in the way (Linux says
+// ELOOP for a link, FreeBSD EMLINK).
+func explainOpen(what, path string, err error) error {
+	if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+		return notRegular(what, path, fi.Mode())
+	}
+	return err
+}
+
+// readOwnFile is readFile for netplan42's own files: path must be a regular
+// file, not a link to one.
+func readOwnFile(what, path string) ([]byte, error) {
+	fh, err := openNoFollow(what, path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return readAll(fh, path)
+}
+
 // readFile reads path, refusing files over maxFileSize.
 func readFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
@@ -114,6 +188,10 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fh.Close()
+	return readAll(fh, path)
+}
+
+func readAll(fh *os.File, path string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -127,7 +205,10 @@ func readFile(path string) ([]byte, error) {
 // writeAtomic replaces path with b: a temporary file in the same directory,
 // synced, renamed over path, and the directory synced, so that after a crash
 // path holds either its old content or b. The file is private (0600): state
-// and plans reveal the LAN layout.
+// and plans reveal the LAN layout. The temporary file is made with O_EXCL
+// under a random name, so it is never an existing file or a link someone
+// planted, and rename replaces a link at path rather than writing through
+// it.
 func writeAtomic(path string, b []byte) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {

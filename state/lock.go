@@ -101,7 +101,7 @@ func (f *FileStore) Lock(ctx context.Context, info LockInfo) (func() error, erro
 
 // tryLock takes the lock on path once, without waiting.
 func tryLock(path string, info LockInfo) (func() error, error) {
-	fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	fh, err := openLock(path)
 	if err != nil {
 		return nil, err
 	}
