@@ -49,7 +49,13 @@ func TestReadRefuses(t *testing.T) {
 		corrupt             bool
 	}{
 		{"newer", `{"format_version": 2, "lineage": "x", "computer": "computer.nas"}`,
-			"format version 2 is newer than this netplan42 understands (1): upgrade netplan42", false},
+			"format version 2 is newer than this netplan42 understands (1.0): upgrade netplan42", false},
+		{"newer minor", `{"format_version": "1.1", "lineage": "x", "computer": "computer.nas"}`,
+			`format version "1.1" is newer than this netplan42 understands (1.0): upgrade netplan42`, false},
+		{"newer major", `{"format_version": "2.0", "lineage": "x", "computer": "computer.nas"}`,
+			`format version "2.0" is newer than this netplan42 understands (1.0)`, false},
+		{"not a version", `{"format_version": "one", "lineage": "x", "computer": "computer.nas"}`,
+			"no format_version: not a netplan42 state file", false},
 		{"unversioned", `{"lineage": "x", "computer": "computer.nas"}`,
 			"no format_version: not a netplan42 state file", false},
 		{"truncated", `{"format_version": 1, "lineage": "x", "comp`,
@@ -160,10 +166,35 @@ func TestStateFileIsReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"{\n  \"format_version\": 1,\n  \"lineage\": ", "\n  \"serial\": 1,\n", "\n  \"resources\": [],\n"} {
+	for _, want := range []string{"{\n  \"format_version\": \"1.0\",\n  \"lineage\": ", "\n  \"serial\": 1,\n", "\n  \"resources\": [],\n"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("state file lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+// State files written before format_version became the string "1.0" say
+// 1: they are read as they are, and written back as "1.0".
+func TestReadsNumericVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nas.json")
+	old := `{"format_version": 1, "lineage": "L", "serial": 4, "computer": "computer.nas", "updated": "2026-11-01T10:00:00Z", "resources": [], "router": {}}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := state.NewFileStore(path)
+	s, err := fs.Read()
+	if err != nil {
+		t.Fatalf("reading a state file of format 1: %v", err)
+	}
+	if s.FormatVersion != "1.0" || s.Lineage != "L" || s.Serial != 4 {
+		t.Fatalf("read %+v", s)
+	}
+	if err := fs.Write(s); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !bytes.Contains(b, []byte(`"format_version": "1.0",`)) {
+		t.Errorf("written back:\n%s", b)
 	}
 }
 

@@ -7,20 +7,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netplan42/netplan42/planner"
 )
 
-// FormatVersion is the version of the state file format this package writes.
-// It goes up whenever a change would lose information in an older reader,
-// so readers refuse any newer version rather than drop what they do not
-// know; older versions are migrated in decodeState.
-const FormatVersion = 1
+// FormatVersion is the version of the state file format this package
+// writes, "MAJOR.MINOR" like the JSON plan's. It goes up whenever a change
+// would lose information in an older reader, so readers refuse any newer
+// version, minor ones included, rather than drop what they do not know;
+// older versions are migrated in decodeState. Files written before the
+// version became a string say 1 (a number), which reads as "1.0".
+const FormatVersion = "1.0"
 
 // State is what netplan42 remembers of one computer.
 type State struct {
-	FormatVersion int `json:"format_version"`
+	FormatVersion string `json:"format_version"`
 	// Lineage is a random id chosen when the state is created; it never
 	// changes, so a write can tell this state from another one.
 	Lineage string `json:"lineage"`
@@ -186,30 +190,69 @@ func encodeState(s *State) ([]byte, error) {
 // decodeState parses a state file; where names it in errors.
 func decodeState(where string, b []byte) (*State, error) {
 	var probe struct {
-		FormatVersion *int `json:"format_version"`
+		FormatVersion json.RawMessage `json:"format_version"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
 		return nil, fmt.Errorf("read %s: %v: %w; restore the .backup next to it or move it aside", where, err, ErrCorrupt)
 	}
-	switch v := probe.FormatVersion; {
-	case v == nil || *v < 1:
+	v, ok := parseFormatVersion(probe.FormatVersion)
+	switch {
+	case !ok:
 		return nil, fmt.Errorf("read %s: no format_version: not a netplan42 state file", where)
-	case *v > FormatVersion:
-		return nil, fmt.Errorf("read %s: format version %d is newer than this netplan42 understands (%d): upgrade netplan42", where, *v, FormatVersion)
+	case v.newer(current):
+		return nil, fmt.Errorf("read %s: format version %s is newer than this netplan42 understands (%s): upgrade netplan42", where, probe.FormatVersion, FormatVersion)
 	}
-	// Version 1 is current; migrations from older versions go here.
+	// 1 (a number) and "1.0" are the same format; migrations from older
+	// versions go here.
 	var s State
+	// The file's format_version, a number or a string, is read by the
+	// probe; this field hides State's.
+	disk := struct {
+		FormatVersion json.RawMessage `json:"format_version"`
+		*State
+	}{State: &s}
 	d := json.NewDecoder(bytes.NewReader(b))
 	// Unknown fields come from a newer writer or a hand edit; dropping
 	// them on the next write would lose what they record.
 	d.DisallowUnknownFields()
-	if err := d.Decode(&s); err != nil {
+	if err := d.Decode(&disk); err != nil {
 		return nil, fmt.Errorf("read %s: %v: %w; restore the .backup next to it or move it aside", where, err, ErrCorrupt)
 	}
+	s.FormatVersion = FormatVersion
 	if s.Lineage == "" || s.Computer == "" {
 		return nil, fmt.Errorf("read %s: no lineage or computer: %w; restore the .backup next to it", where, ErrCorrupt)
 	}
 	return &s, nil
+}
+
+// formatVersion is a state format version, MAJOR.MINOR.
+type formatVersion struct{ major, minor int }
+
+// current is FormatVersion parsed.
+var current = formatVersion{1, 0}
+
+func (v formatVersion) newer(than formatVersion) bool {
+	return v.major > than.major || v.major == than.major && v.minor > than.minor
+}
+
+// parseFormatVersion reads a state file's format_version: a string
+// "MAJOR.MINOR", or a number MAJOR as written before it became a string.
+func parseFormatVersion(raw json.RawMessage) (formatVersion, bool) {
+	var n int
+	if err := json.Unmarshal(raw, &n); err == nil {
+		return formatVersion{n, 0}, n >= 1
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return formatVersion{}, false
+	}
+	majS, minS, ok := strings.Cut(s, ".")
+	maj, err1 := strconv.Atoi(majS)
+	min, err2 := strconv.Atoi(minS)
+	if !ok || err1 != nil || err2 != nil || maj < 1 || min < 0 {
+		return formatVersion{}, false
+	}
+	return formatVersion{maj, min}, true
 }
 
 // Journal saves each Prior it is given into S through W: the state record

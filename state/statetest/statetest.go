@@ -34,7 +34,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) state.Store) {
 			t.Fatal(err)
 		}
 		if want.Serial != 1 || want.Updated.Before(before) || want.FormatVersion != state.FormatVersion {
-			t.Errorf("after first Write: serial %d, updated %v, format %d; want 1, now, %d",
+			t.Errorf("after first Write: serial %d, updated %v, format %q; want 1, now, %q",
 				want.Serial, want.Updated, want.FormatVersion, state.FormatVersion)
 		}
 		if d := diff(want, mustRead(t, store)); d != "" {
