@@ -122,6 +122,66 @@ type applier struct {
 	done  func(planner.Change, error)
 	state planner.Prior
 	res   Result
+	// silent is the first change the router did not answer in time; the
+	// rest of the router changes are not attempted once it is set.
+	silent string
+}
+
+// errNotAttempted marks a router change apply did not make: the router
+// had stopped answering, or ctx had ended.
+var errNotAttempted = errors.New("not attempted")
+
+// settleTimeout bounds the read-back after an interrupted change; the
+// driver bounds each call to the router by its own timeout too.
+const settleTimeout = 5 * time.Second
+
+// noAnswer reports whether err means the router did not answer in time,
+// as opposed to an answer, or ctx ending.
+func noAnswer(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && (errors.Is(err, planner.ErrNoAnswer) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// routerCall runs one router change, and after it notes when the router
+// stopped answering. Once it has, the call is not made: the rest of a
+// plan fails at once, with one timeout in all rather than one each.
+func (a *applier) routerCall(ctx context.Context, c planner.Change, fn func() error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", errNotAttempted, ctx.Err())
+	case a.silent != "":
+		return fmt.Errorf("%w: the router stopped answering (at %s)", errNotAttempted, a.silent)
+	}
+	err := fn()
+	if err != nil && noAnswer(ctx, err) {
+		a.silent = c.Address
+	}
+	return err
+}
+
+// lookup reads what the router holds on k after a change that was
+// interrupted or not answered: known is false when that cannot be told
+// (NAT-PMP cannot read back; the router stopped answering).
+func (a *applier) lookup(ctx context.Context, k planner.MappingKey) (m planner.Mapping, present, known bool, why string) {
+	r, ok := a.d.Mapper.(reader)
+	if !ok {
+		return m, false, false, "this router protocol cannot read a mapping back"
+	}
+	if a.silent != "" {
+		return m, false, false, "the router stopped answering"
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	m, present, err := r.Lookup(sctx, k)
+	if err != nil {
+		return m, false, false, fmt.Sprintf("reading it back failed: %v", err)
+	}
+	return m, present, true, ""
+}
+
+// interrupted reports whether err may have left a change half known: ctx
+// ended while the router was asked, or the router did not answer.
+func interrupted(ctx context.Context, err error) bool {
+	return err != nil && !errors.Is(err, errNotAttempted) && (ctx.Err() != nil || noAnswer(ctx, err))
 }
 
 func clonePrior(p planner.Prior) planner.Prior {
@@ -172,8 +232,18 @@ func (a *applier) deleteMapping(ctx context.Context, c planner.Change) error {
 	if a.d.Mapper == nil {
 		return fmt.Errorf("%s: no router protocol to delete it with", c.Address)
 	}
-	a.say("%s: Destroying...", c.Address)
-	err := a.d.Mapper.Delete(ctx, *c.Before.Mapping)
+	err := a.routerCall(ctx, c, func() error {
+		a.say("%s: Destroying...", c.Address)
+		return a.d.Mapper.Delete(ctx, *c.Before.Mapping)
+	})
+	if interrupted(ctx, err) {
+		var gone bool
+		if gone, err = a.goneAfter(ctx, *c.Before.Mapping, err); gone {
+			a.say("%s: Destruction complete (the request was %s, but the router no longer holds it)", c.Address, cause(ctx))
+			a.res.Destroyed++
+			return a.drop(c.Address)
+		}
+	}
 	switch {
 	case errors.Is(err, planner.ErrNotOurs):
 		// The router holds the port for someone else now: leave it.
@@ -194,7 +264,13 @@ func (a *applier) freeOld(ctx context.Context, c planner.Change) error {
 	if a.d.Mapper == nil {
 		return fmt.Errorf("%s: no router protocol to map it with", c.Address)
 	}
-	err := a.d.Mapper.Delete(ctx, *c.Before.Mapping)
+	err := a.routerCall(ctx, c, func() error { return a.d.Mapper.Delete(ctx, *c.Before.Mapping) })
+	if interrupted(ctx, err) {
+		var gone bool
+		if gone, err = a.goneAfter(ctx, *c.Before.Mapping, err); gone {
+			err = nil
+		}
+	}
 	switch {
 	case errors.Is(err, planner.ErrNotOurs):
 		a.say("%s: the old mapping is not ours any more; left alone: %v", c.Address, err)
@@ -213,9 +289,27 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 		planner.Update: {"Modifying...", "Modifications complete"},
 		planner.Renew:  {"Renewing...", "Renewal complete"},
 	}[c.Action]
-	a.say("%s: %s", c.Address, verb[0])
 	want := *c.After.Mapping
-	g, err := a.d.Mapper.Add(ctx, want)
+	var g planner.Grant
+	err := a.routerCall(ctx, c, func() (err error) {
+		a.say("%s: %s", c.Address, verb[0])
+		g, err = a.d.Mapper.Add(ctx, want)
+		return err
+	})
+	if interrupted(ctx, err) {
+		// The request may have reached the router before the answer was
+		// lost: what it holds now decides what is reported and recorded.
+		got, present, known, why := a.lookup(ctx, want.Key())
+		switch {
+		case known && present && madeAs(got, want):
+			a.say("%s: the request was %s, but the router made the mapping", c.Address, cause(ctx))
+			g, err = planner.Grant{Mapping: got}, nil
+		case known:
+			err = fmt.Errorf("%w; the router does not hold it", err)
+		default:
+			err = fmt.Errorf("%w; whether the router made it is unknown (%s): plan again to see", err, why)
+		}
+	}
 	if err != nil {
 		if c.Action == planner.Create {
 			// The plan saw it absent and it still is: state must not
@@ -241,7 +335,11 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 	if g.Mapping.ExternalPort != want.ExternalPort {
 		detail += fmt.Sprintf("; the router gave external port %d instead of %d", g.Mapping.ExternalPort, want.ExternalPort)
 	}
-	a.say("%s: %s (%s)", c.Address, verb[1], detail)
+	if g.Unverified != "" {
+		a.say("%s: %s, not verified (%s): %s", c.Address, verb[1], detail, g.Unverified)
+	} else {
+		a.say("%s: %s (%s)", c.Address, verb[1], detail)
+	}
 	if g.Note != "" {
 		a.say("%s: note: %s", c.Address, g.Note)
 	}
@@ -254,6 +352,34 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 		a.res.Renewed++
 	}
 	return a.put(m)
+}
+
+// goneAfter reports whether the router no longer holds m after a delete
+// that failed with err, interrupted or not answered; when it may, it
+// returns err saying what is known.
+func (a *applier) goneAfter(ctx context.Context, m planner.Mapping, err error) (bool, error) {
+	got, present, known, why := a.lookup(ctx, m.Key())
+	switch {
+	case !known:
+		return false, fmt.Errorf("%w; whether the router removed it is unknown (%s): state keeps it", err, why)
+	case present && madeAs(got, m):
+		return false, fmt.Errorf("%w; the router still holds it", err)
+	}
+	return true, nil
+}
+
+// madeAs reports whether the router's entry got is the mapping m asked
+// for: same internal client (when m names one) and port, same description.
+func madeAs(got, m planner.Mapping) bool {
+	return (!m.InternalAddress.IsValid() || got.InternalAddress == m.InternalAddress.Unmap()) &&
+		got.InternalPort == m.InternalPort && got.Description == m.Description
+}
+
+func cause(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "interrupted"
+	}
+	return "not answered in time"
 }
 
 // adopt records a no-op resource state does not hold yet (found with our

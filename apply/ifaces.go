@@ -23,3 +23,11 @@ type ruleset interface {
 	// hooks entirely.
 	Sync(ctx context.Context, rules []planner.Rule) error
 }
+
+// reader is a mapper that can read one router entry back (UPnP can;
+// NAT-PMP cannot). After an interrupted or unanswered change, apply asks
+// it what the router holds, so what apply reports and what state records
+// match the router, not the last answer it got.
+type reader interface {
+	Lookup(ctx context.Context, k planner.MappingKey) (planner.Mapping, bool, error)
+}

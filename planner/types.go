@@ -254,7 +254,16 @@ type Grant struct {
 	// Note says something the user should hear: "router allows only
 	// permanent mappings; made it permanent".
 	Note string
+	// Unverified, when set, says why the router's answer could not be
+	// checked against what it holds: it accepted the mapping, but reading
+	// it back failed.
+	Unverified string
 }
+
+// ErrNoAnswer is what a driver's error wraps when the router did not
+// answer in time. Apply then stops asking it: the rest of the plan's
+// router changes fail at once instead of each waiting its own timeout.
+var ErrNoAnswer = errors.New("router did not answer in time")
 
 // ErrNotOurs is what a driver returns when asked to delete a mapping that
 // the router now holds for someone else (or holds no more): it deletes
