@@ -21,8 +21,10 @@ var (
 	// ErrNoExternalAddress: the router has no public external address and
 	// cannot forward ports (CGNAT or double NAT; NAT-PMP result 3).
 	ErrNoExternalAddress = errors.New("router has no public external address")
-	// ErrTimeout: the router did not answer within the timeout.
-	ErrTimeout = errors.New("router did not answer in time")
+	// ErrTimeout: the router did not answer within the timeout. It is
+	// planner.ErrNoAnswer, which apply recognises without importing this
+	// package.
+	ErrTimeout = planner.ErrNoAnswer
 )
 
 // UPnP error codes from the IGD v2 WANIPConnection:2 spec, section 2.4.
@@ -114,6 +116,29 @@ func (e *NotOursError) Error() string {
 
 // Is reports planner.ErrNotOurs.
 func (e *NotOursError) Is(target error) bool { return target == planner.ErrNotOurs }
+
+// NotGrantedError says the router accepted a mapping but, read back,
+// holds something else on its key: another internal client or port, or
+// nothing. The mapping does not forward to the computer that asked.
+// errors.Is(err, ErrConflict) reports it when another client holds the
+// key.
+type NotGrantedError struct {
+	Want  planner.Mapping
+	Got   planner.Mapping // the router's entry on Want's key, when Found
+	Found bool
+}
+
+func (e *NotGrantedError) Error() string {
+	want := netip.AddrPortFrom(e.Want.InternalAddress, e.Want.InternalPort)
+	if !e.Found {
+		return fmt.Sprintf("the router answered OK but, read back, holds nothing on %s: it does not forward to %s", e.Want.Key(), want)
+	}
+	return fmt.Sprintf("the router answered OK but forwards %s to %s (%q), not to %s", e.Want.Key(),
+		netip.AddrPortFrom(e.Got.InternalAddress, e.Got.InternalPort), e.Got.Description, want)
+}
+
+// Is reports ErrConflict when another client or port holds the key.
+func (e *NotGrantedError) Is(target error) bool { return target == ErrConflict && e.Found }
 
 // NATPMPError is a NAT-PMP response with a non-zero result code (RFC 6886
 // section 3.5).

@@ -35,6 +35,20 @@ type fakeIGD struct {
 	hugeList   bool          // GetListOfPortMappings answers with a body past the cap
 	delay      time.Duration // every SOAP answer waits this long
 	oddPrefix  bool          // SOAP-ENV / m: prefixes and a prefixed UPnPError
+	walkCode   int           // the code walkFail answers with; 0 means 501
+	// A code of 500 in walkCode or noSpecific is a bare HTTP 500 with an
+	// HTML body and no SOAP fault, as some routers' web servers send.
+	addKeepsHolder bool // AddPortMapping on another client's key answers OK and keeps that entry
+	addDropped     bool // AddPortMapping answers OK and stores nothing
+	endless        bool // a table that never ends: every index has an entry, every page is full
+	// silentAt makes the router go silent at its silentAt-th
+	// AddPortMapping: that request and every later one get no answer.
+	silentAt int
+	silent   bool
+	// after, when set, is called with each action once it has been
+	// carried out and before it is answered; when it returns true the
+	// answer is held until the client gives up (an answer lost on the way).
+	after func(action string) bool
 
 	entries []planner.Mapping
 	calls   map[string]int
@@ -64,12 +78,34 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	time.Sleep(f.delay)
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.calls == nil {
 		f.calls = map[string]int{}
 	}
+	if action == "AddPortMapping" && f.silentAt > 0 && f.calls[action]+1 >= f.silentAt {
+		f.silent = true
+	}
+	silent := f.silent
 	f.calls[action]++
+	f.mu.Unlock()
+	if silent {
+		<-r.Context().Done()
+		return
+	}
+	if f.after != nil {
+		defer func() {
+			if f.after(action) {
+				<-r.Context().Done()
+			}
+		}()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	fault := func(status, code int, desc string) {
+		if code == 500 {
+			w.WriteHeader(500)
+			io.WriteString(w, "<html><body>500 Internal Server Error</body></html>")
+			return
+		}
 		w.WriteHeader(status)
 		if f.oddPrefix {
 			fmt.Fprintf(w, `<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client</faultcode><faultstring>UPnPError</faultstring><detail><e:UPnPError xmlns:e="urn:schemas-upnp-org:control-1-0"><e:errorCode> %d </e:errorCode><e:errorDescription>%s</e:errorDescription></e:UPnPError></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`, code, desc)
@@ -120,9 +156,13 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.Protocol, _ = parseProtocol(args["NewProtocol"])
 		m.InternalAddress, _ = netip.ParseAddr(args["NewInternalClient"])
 		m.Description = args["NewPortMappingDescription"]
-		if i := find(); i >= 0 {
+		i := find()
+		switch {
+		case f.addDropped:
+		case f.addKeepsHolder && i >= 0 && f.entries[i].InternalAddress != m.InternalAddress:
+		case i >= 0:
 			f.entries[i] = m
-		} else {
+		default:
 			f.entries = append(f.entries, m)
 		}
 		ok("")
@@ -142,7 +182,15 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var i int
 		fmt.Sscan(args["NewPortMappingIndex"], &i)
 		if f.walkFail > 0 && i == f.walkFail {
-			fault(500, 501, "ActionFailed")
+			code := f.walkCode
+			if code == 0 {
+				code = 501
+			}
+			fault(500, code, "ActionFailed")
+			return
+		}
+		if f.endless {
+			ok(entry(planner.Mapping{Protocol: planner.UDP, ExternalPort: uint16(10000 + i%50000), InternalAddress: netip.MustParseAddr("127.0.0.2"), InternalPort: 9, Description: fmt.Sprintf("entry %d", i)}))
 			return
 		}
 		if i >= len(f.entries) {
@@ -161,7 +209,16 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var b strings.Builder
 		b.WriteString(`<p:PortMappingList xmlns:p="urn:schemas-upnp-org:gw:WANIPConnection">`)
-		for _, m := range f.entries {
+		entries := f.entries
+		if f.endless {
+			// Always the same full page, whatever NewStartPort says.
+			entries = nil
+			proto, _ := parseProtocol(args["NewProtocol"])
+			for i := range listPage {
+				entries = append(entries, planner.Mapping{Protocol: proto, ExternalPort: uint16(10000 + i), InternalAddress: netip.MustParseAddr("127.0.0.2"), InternalPort: 9, Description: "endless"})
+			}
+		}
+		for _, m := range entries {
 			if m.Protocol.Upper() == args["NewProtocol"] {
 				fmt.Fprintf(&b, "<p:PortMappingEntry><p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPort>%d</p:NewExternalPort><p:NewProtocol>%s</p:NewProtocol><p:NewInternalPort>%d</p:NewInternalPort><p:NewInternalClient>%s</p:NewInternalClient><p:NewEnabled>1</p:NewEnabled><p:NewDescription>%s</p:NewDescription><p:NewLeaseTime>%d</p:NewLeaseTime></p:PortMappingEntry>",
 					m.ExternalPort, m.Protocol.Upper(), m.InternalPort, m.InternalAddress, m.Description, m.LeaseSeconds)

@@ -291,6 +291,17 @@ func (r *Router) Delete(ctx context.Context, m planner.Mapping) error {
 	return r.manualErr("delete", m)
 }
 
+// Lookup reads the router's entry on k; ok is false when it holds none.
+// Only UPnP can read an entry back: with NAT-PMP or in manual mode it
+// returns an error. Apply uses it to learn what an interrupted change
+// left on the router.
+func (r *Router) Lookup(ctx context.Context, k planner.MappingKey) (planner.Mapping, bool, error) {
+	if r.proto != planner.ViaUPnP {
+		return planner.Mapping{}, false, fmt.Errorf("router lookup %s: %s cannot read a mapping back", k, r.proto)
+	}
+	return r.igd.specific(ctx, k, "", r.timeout)
+}
+
 func (r *Router) manualErr(op string, m planner.Mapping) error {
 	why := "manual mode"
 	if len(r.notes) > 0 {

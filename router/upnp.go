@@ -60,6 +60,14 @@ const (
 	MaxWalk = 4096
 )
 
+// listBudget bounds the time one listing (GetListOfPortMappings pages and
+// the entry walk together) may take, besides the count caps: a router
+// answering each call just within its timeout would otherwise take hours
+// to walk MaxWalk entries. A listing past it is incomplete, and wanted
+// keys are looked up one by one. miniupnpd lists 1000 entries in well
+// under a second. A variable for tests.
+var listBudget = 30 * time.Second
+
 type igd struct {
 	location *url.URL
 	bootID   string
@@ -244,7 +252,9 @@ func (d *igd) observe(ctx context.Context, v planner.RouterView, want []planner.
 			if isTransport(err) {
 				return v, err
 			}
-			v.Notes = append(v.Notes, err.Error())
+			// A lookup the router failed (606, 501, a bare HTTP 500)
+			// says nothing about the key: unknown, never absent.
+			v.Unknown = append(v.Unknown, planner.UnknownKey{Key: k, Why: err.Error()})
 			continue
 		}
 		if ok {
@@ -259,8 +269,9 @@ func (d *igd) observe(ctx context.Context, v planner.RouterView, want []planner.
 // whether ms is provably the whole table; when it is not, ms holds what
 // could be read and notes say why the rest may be missing.
 func (d *igd) list(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, complete bool, notes []string, err error) {
+	deadline := time.Now().Add(listBudget)
 	if d.v2 != nil {
-		ms, complete, notes, err = d.listV2(ctx, timeout)
+		ms, complete, notes, err = d.listV2(ctx, timeout, deadline)
 		if err == nil {
 			return ms, complete, notes, nil
 		}
@@ -269,7 +280,7 @@ func (d *igd) list(ctx context.Context, timeout time.Duration) (ms []planner.Map
 		}
 		notes = append(notes, fmt.Sprintf("GetListOfPortMappings unusable (%v): walking GetGenericPortMappingEntry", err))
 	}
-	ms, wnotes, complete, err := d.walk(ctx, timeout)
+	ms, wnotes, complete, err := d.walk(ctx, timeout, deadline)
 	notes = append(notes, wnotes...)
 	return ms, complete, notes, err
 }
@@ -280,7 +291,7 @@ var errListIncomplete = errors.New("listing incomplete")
 // reports whether the listing provably holds the whole table: no entry
 // was unreadable and the entry just past the listed count does not exist.
 // An error means the listing is unusable and the table should be walked.
-func (d *igd) listV2(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, complete bool, notes []string, err error) {
+func (d *igd) listV2(ctx context.Context, timeout time.Duration, deadline time.Time) (ms []planner.Mapping, complete bool, notes []string, err error) {
 	var all []planner.Mapping
 	skippedAll := 0
 	for _, proto := range []planner.Protocol{planner.TCP, planner.UDP} {
@@ -289,6 +300,9 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration) (ms []planner.M
 			pages++
 			if pages > maxListPages {
 				return nil, false, notes, fmt.Errorf("%w: more than %d pages", errListIncomplete, maxListPages)
+			}
+			if time.Now().After(deadline) {
+				return nil, false, notes, fmt.Errorf("%w: not done within %v", errListIncomplete, listBudget)
 			}
 			var listing string
 			value := fmt.Sprintf("%s %d-65535", proto.Upper(), start)
@@ -305,6 +319,14 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration) (ms []planner.M
 			page, skipped, err := parsePortListing([]byte(listing))
 			if err != nil {
 				return nil, false, notes, fmt.Errorf("GetListOfPortMappings %s: %v", value, err)
+			}
+			// A page must start where it was asked to: a router that
+			// ignores NewStartPort would hand out the same full page for
+			// ever (up to maxListPages of them).
+			for _, m := range page {
+				if m.ExternalPort < start {
+					return nil, false, notes, fmt.Errorf("%w: asked for ports from %d, the router listed port %d", errListIncomplete, start, m.ExternalPort)
+				}
 			}
 			skippedAll += skipped
 			all = append(all, page...)
@@ -401,8 +423,12 @@ func (d *igd) generic(ctx context.Context, i uint16, timeout time.Duration) (pla
 // end would hide every entry past it; so any other ending leaves the walk
 // incomplete, with what was read in ms and a note saying where it
 // stopped.
-func (d *igd) walk(ctx context.Context, timeout time.Duration) (ms []planner.Mapping, notes []string, complete bool, err error) {
+func (d *igd) walk(ctx context.Context, timeout time.Duration, deadline time.Time) (ms []planner.Mapping, notes []string, complete bool, err error) {
 	for i := 0; i < MaxWalk; i++ {
+		if time.Now().After(deadline) {
+			notes = append(notes, fmt.Sprintf("listing stopped after %d entries: it took longer than %v, so the router may hold more: wanted ports were looked up one by one", i, listBudget))
+			return dedupe(ms), notes, false, nil
+		}
 		m, err := d.generic(ctx, uint16(i), timeout)
 		if err != nil {
 			if isTransport(err) {
@@ -470,17 +496,25 @@ func (d *igd) add(ctx context.Context, m planner.Mapping, local netip.Addr, time
 		return planner.Grant{}, d.addError(ctx, m, local, err, timeout)
 	}
 	// Read back what the router holds: the lease it granted (IGD v2 caps
-	// leases at 604800 s and turns 0 into that) and the internal side.
+	// leases at 604800 s and turns 0 into that) and the internal side. An
+	// OK is not a grant: some routers answer OK and keep another client's
+	// entry on the key, or keep nothing.
 	got, ok, rerr := d.specific(ctx, m.Key(), m.RemoteHost, timeout)
 	switch {
 	case rerr != nil:
-		notes = append(notes, fmt.Sprintf("could not read the mapping back: %v", rerr))
+		g.Unverified = fmt.Sprintf("could not read the mapping back: %v", rerr)
 		if g.PermanentOnly {
 			g.Mapping.LeaseSeconds = 0
 		}
 	case !ok:
-		notes = append(notes, "the router accepted the mapping but does not list it")
+		return planner.Grant{}, &opError{Op: "upnp AddPortMapping", Value: mappingValue(m), Err: &NotGrantedError{Want: m}}
+	case got.InternalAddress != m.InternalAddress.Unmap() || got.InternalPort != m.InternalPort:
+		return planner.Grant{}, &opError{Op: "upnp AddPortMapping", Value: mappingValue(m), Err: &NotGrantedError{Want: m, Got: got, Found: true},
+			Hint: "another computer holds the port; netplan42 leaves it alone"}
 	default:
+		if got.Description != m.Description {
+			notes = append(notes, fmt.Sprintf("the router keeps the description as %q (asked %q)", got.Description, m.Description))
+		}
 		g.Mapping.InternalAddress, g.Mapping.InternalPort = got.InternalAddress, got.InternalPort
 		g.Mapping.Description, g.Mapping.Disabled = got.Description, got.Disabled
 		g.Mapping.LeaseSeconds = got.LeaseSeconds
