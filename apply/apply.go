@@ -335,8 +335,11 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 	if g.Mapping.ExternalPort != want.ExternalPort {
 		detail += fmt.Sprintf("; the router gave external port %d instead of %d", g.Mapping.ExternalPort, want.ExternalPort)
 	}
-	if g.Unverified != "" {
-		a.say("%s: %s, not verified (%s): %s", c.Address, verb[1], detail, g.Unverified)
+	if g.Unverified != nil {
+		a.say("%s: %s, not verified (%s): %v", c.Address, verb[1], detail, g.Unverified)
+		if noAnswer(ctx, g.Unverified) {
+			a.silent = c.Address // it went silent after making the mapping
+		}
 	} else {
 		a.say("%s: %s (%s)", c.Address, verb[1], detail)
 	}

@@ -254,10 +254,10 @@ type Grant struct {
 	// Note says something the user should hear: "router allows only
 	// permanent mappings; made it permanent".
 	Note string
-	// Unverified, when set, says why the router's answer could not be
+	// Unverified, when set, is why the router's answer could not be
 	// checked against what it holds: it accepted the mapping, but reading
-	// it back failed.
-	Unverified string
+	// it back failed with this error.
+	Unverified error
 }
 
 // ErrNoAnswer is what a driver's error wraps when the router did not

@@ -42,9 +42,11 @@ type fakeIGD struct {
 	addDropped     bool // AddPortMapping answers OK and stores nothing
 	endless        bool // a table that never ends: every index has an entry, every page is full
 	// silentAt makes the router go silent at its silentAt-th
-	// AddPortMapping: that request and every later one get no answer.
-	silentAt int
-	silent   bool
+	// AddPortMapping: that request and every later one get no answer;
+	// with silentAfter, that one is carried out and answered first.
+	silentAt    int
+	silentAfter bool
+	silent      bool
 	// after, when set, is called with each action once it has been
 	// carried out and before it is answered; when it returns true the
 	// answer is held until the client gives up (an answer lost on the way).
@@ -81,10 +83,11 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.calls == nil {
 		f.calls = map[string]int{}
 	}
+	silent := f.silent
 	if action == "AddPortMapping" && f.silentAt > 0 && f.calls[action]+1 >= f.silentAt {
 		f.silent = true
+		silent = !f.silentAfter || f.calls[action]+1 > f.silentAt
 	}
-	silent := f.silent
 	f.calls[action]++
 	f.mu.Unlock()
 	if silent {

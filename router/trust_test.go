@@ -205,30 +205,39 @@ func TestFakeWalkBudget(t *testing.T) {
 	}
 }
 
-// The router goes silent in the middle of an apply of six mappings: the
-// one it does not answer times out, the rest fail at once without asking
-// it (one timeout, not four).
+// The router goes silent in the middle of an apply of six mappings, on
+// the third add or on reading the third back: the call it does not
+// answer times out, the rest fail at once without asking it (one
+// timeout, not four).
 func TestFakeSilentMidApply(t *testing.T) {
-	f := &fakeIGD{silentAt: 3}
-	r := fakeRouter(t, f, 300*time.Millisecond)
-	c, n := trustComputer(6)
-	_, next, res, err, out := planAndApply(t, context.Background(), r, c, n, planner.Prior{}, false)
-	t.Logf("%v\n%v\n%s", res, err, out)
-	if err == nil {
-		t.Fatal("apply succeeded against a silent router")
-	}
-	msg := err.Error()
-	if got := strings.Count(msg, "did not answer in time"); got != 1 {
-		t.Errorf("%d timeouts, want 1", got)
-	}
-	if got := strings.Count(msg, "not attempted: the router stopped answering"); got != 3 {
-		t.Errorf("%d changes not attempted, want 3", got)
-	}
-	if res.Added != 2 || len(next.Resources) != 2 {
-		t.Errorf("result %v, state %d resources; want the 2 made", res, len(next.Resources))
-	}
-	if got := f.calls["AddPortMapping"]; got != 3 {
-		t.Errorf("%d AddPortMapping calls, want 3", got)
+	for _, tc := range []struct {
+		name  string
+		after bool // silent after carrying out the third add
+		made  int
+	}{{"on an add", false, 2}, {"on a read-back", true, 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeIGD{silentAt: 3, silentAfter: tc.after}
+			r := fakeRouter(t, f, 300*time.Millisecond)
+			c, n := trustComputer(6)
+			_, next, res, err, out := planAndApply(t, context.Background(), r, c, n, planner.Prior{}, false)
+			t.Logf("%v\n%v\n%s", res, err, out)
+			if err == nil {
+				t.Fatal("apply succeeded against a silent router")
+			}
+			all := err.Error() + out
+			if got := strings.Count(all, "did not answer in time"); got != 1 {
+				t.Errorf("%d timeouts, want 1", got)
+			}
+			if got := strings.Count(all, "not attempted: the router stopped answering"); got != 3 {
+				t.Errorf("%d changes not attempted, want 3", got)
+			}
+			if res.Added != tc.made || len(next.Resources) != tc.made {
+				t.Errorf("result %v, state %d resources; want the %d made", res, len(next.Resources), tc.made)
+			}
+			if got := f.calls["AddPortMapping"]; got != 3 {
+				t.Errorf("%d AddPortMapping calls, want 3", got)
+			}
+		})
 	}
 }
 

@@ -502,7 +502,7 @@ func (d *igd) add(ctx context.Context, m planner.Mapping, local netip.Addr, time
 	got, ok, rerr := d.specific(ctx, m.Key(), m.RemoteHost, timeout)
 	switch {
 	case rerr != nil:
-		g.Unverified = fmt.Sprintf("could not read the mapping back: %v", rerr)
+		g.Unverified = fmt.Errorf("could not read the mapping back: %w", rerr)
 		if g.PermanentOnly {
 			g.Mapping.LeaseSeconds = 0
 		}
