@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,6 +252,96 @@ func TestFmt(t *testing.T) {
 	run(t, dir, nil, "", "fmt", "--check").want(t, 0)
 	bad := writeConfig(t, "network \"home\" {\n")
 	run(t, bad, nil, "", "fmt").want(t, 1, "main.hcl line 1", `network "home" {`)
+}
+
+// fmt --check from the repository root passes: it skips testdata, where
+// fixtures are unformatted or broken on purpose, but checks a file there
+// when it is named.
+func TestFmtCheckRepository(t *testing.T) {
+	run(t, filepath.Join("..", ".."), nil, "", "fmt", "--check").want(t, 0)
+
+	dir := writeConfig(t, "network \"home\" {}\n")
+	for _, sub := range []string{"testdata", "examples"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "testdata", "broken.hcl"), []byte("network \"home\" {\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "examples", "ugly.hcl"), []byte("network \"home\" {\nlisten_ports=\"1024-5999\"\n}\n"), 0o644)
+	run(t, dir, nil, "", "fmt", "--check").want(t, 1, filepath.Join("examples", "ugly.hcl"))
+	os.Remove(filepath.Join(dir, "examples", "ugly.hcl"))
+	run(t, dir, nil, "", "fmt", "--check").want(t, 0)
+	run(t, dir, nil, "", "fmt", "--check", filepath.Join("testdata", "broken.hcl")).want(t, 1, "broken.hcl line 1")
+}
+
+// show reads the state without a config: --state, --computer, or the only
+// state in the default directory.
+func TestShowWithoutConfig(t *testing.T) {
+	empty := t.TempDir()
+	st := filepath.Join(t.TempDir(), "box.json")
+	s := state.New("computer.box")
+	s.Resources = nil
+	if err := state.NewFileStore(st).Write(s); err != nil {
+		t.Fatal(err)
+	}
+	run(t, empty, nil, "", "show", "--state", st).want(t, 0, "computer.box — "+st, "nothing is managed")
+	run(t, empty, nil, "", "show", "--computer", "box", "--state", st).want(t, 0, "computer.box — "+st)
+	run(t, empty, nil, "", "show", "--json", "--state", st).want(t, 0, `"format_version": "1.0"`, `"computer": "computer.box"`)
+	run(t, empty, nil, "", "show", "--computer", "other", "--state", st).want(t, 1, "belongs to computer.box")
+
+	// The default directory: as root /var/lib/netplan42, which a test
+	// must not touch; so run as nobody, whose states are under
+	// XDG_STATE_HOME.
+	home, err := os.MkdirTemp("", "netplan42-show-") // t.TempDir's parent is closed to nobody
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	bin := binary
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		bin = filepath.Join(home, "netplan42")
+		b, err := os.ReadFile(binary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(home, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	show := func(args ...string) result {
+		cmd := exec.Command(bin, append([]string{"show"}, args...)...)
+		cmd.Dir = home
+		cmd.Env = append(os.Environ(), "NO_COLOR=", "NETPLAN42_COMPUTER=", "NETPLAN42_CONFIG=", "XDG_STATE_HOME="+home+"/state", "HOME="+home)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		return runCmd(t, cmd, "")
+	}
+	show().want(t, 0, "No state in "+home+"/state/netplan42: netplan42 has made nothing here yet.")
+	show("--json").want(t, 0, "null")
+	dir := filepath.Join(home, "state", "netplan42")
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Mkdir(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, 0o777) // past the umask: nobody takes the state lock here
+	}
+	for _, c := range []string{"box", "nas"} {
+		b, _ := os.ReadFile(st)
+		b = bytes.ReplaceAll(b, []byte("computer.box"), []byte("computer."+c))
+		if err := os.WriteFile(filepath.Join(dir, c+".json"), b, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if c == "box" {
+			show().want(t, 0, "computer.box — "+filepath.Join(dir, "box.json"))
+			show("--computer", "box").want(t, 0, "computer.box — "+filepath.Join(dir, "box.json"))
+		}
+	}
+	show().want(t, 1, "holds the states of 2 computers (box, nas): pass --computer NAME")
+	show("--computer", "nas").want(t, 0, "computer.nas — ")
 }
 
 func TestLockContention(t *testing.T) {

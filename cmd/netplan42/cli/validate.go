@@ -52,9 +52,10 @@ func newFmt(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fmt [PATH...]",
 		Short: "Rewrite config files in the canonical style",
-		Long: `Fmt rewrites *.hcl files (default: the current directory) in the canonical HCL
-style. It refuses files with syntax errors, reporting them instead. With
---check it changes nothing and exits 1 when a file is not formatted.`,
+		Long: `Fmt rewrites *.hcl files (default: the current directory, and the directories
+below it but hidden ones and testdata) in the canonical HCL style. It refuses
+files with syntax errors, reporting them instead. With --check it changes
+nothing and exits 1 when a file is not formatted.`,
 		Example: "  netplan42 fmt\n  netplan42 fmt --check --diff examples/",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -118,7 +119,10 @@ func hclFiles(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() && path != p && strings.HasPrefix(d.Name(), ".") {
+			// Like the go command, skip hidden directories and testdata:
+			// test fixtures are unformatted or broken on purpose. Name a
+			// file or directory in them to format it anyway.
+			if d.IsDir() && path != p && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
 				return filepath.SkipDir
 			}
 			if !d.IsDir() && strings.HasSuffix(path, ".hcl") && d.Name() != schema.LockFileName {
