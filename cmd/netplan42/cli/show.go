@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,8 @@ type showFlags struct {
 	configFlags
 	targetFlags
 	json bool
+	// configGiven: --config or NETPLAN42_CONFIG named a config.
+	configGiven bool
 }
 
 func newShow(stdio IO) *cobra.Command {
@@ -32,8 +36,13 @@ func newShow(stdio IO) *cobra.Command {
 		Use:   "show [PLANFILE]",
 		Short: "Show a saved plan, or what state says netplan42 made",
 		Long: `Show prints a plan saved with plan --out, or without an argument, the state of
-this computer: every mapping and rule netplan42 made, with lease expiry.`,
-		Example: "  netplan42 show nas.plan\n  netplan42 show --json --computer nas",
+this computer: every mapping and rule netplan42 made, with lease expiry.
+
+The state needs no config: --state FILE, or --computer NAME (the state at its
+default path), or, with neither, the one state in the default state
+directory. With a config (--config, NETPLAN42_CONFIG, or *.hcl in the
+current directory) the computer is picked from it as plan does.`,
+		Example: "  netplan42 show nas.plan\n  netplan42 show\n  netplan42 show --json --computer nas",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -43,6 +52,7 @@ this computer: every mapping and rule netplan42 made, with lease expiry.`,
 				}
 				return printPlan(stdio.Out, &pf.Plan, f.json, useColor(stdio.Out, f.noColor))
 			}
+			f.configGiven = cmd.Flags().Changed("config") || os.Getenv("NETPLAN42_CONFIG") != ""
 			return runShowState(cmd.Context(), stdio, f)
 		},
 	}
@@ -53,25 +63,9 @@ this computer: every mapping and rule netplan42 made, with lease expiry.`,
 }
 
 func runShowState(ctx context.Context, stdio IO, f *showFlags) error {
-	var t *target
-	if f.statePath != "" && f.computer != "" {
-		// Enough to find the state without reading the config.
-		c, err := computerFromAddress("computer." + strings.TrimPrefix(f.computer, "computer."))
-		if err != nil {
-			return err
-		}
-		t = &target{computer: c}
-		if err := t.open(ctx, &f.targetFlags, "show", false); err != nil {
-			return err
-		}
-	} else {
-		cfg, _, err := loadConfig(stdio, &f.configFlags, false)
-		if err != nil {
-			return err
-		}
-		if t, err = openTarget(ctx, cfg, &f.targetFlags, "show", false); err != nil {
-			return err
-		}
+	t, err := showTarget(ctx, stdio, f)
+	if err != nil || t == nil {
+		return err
 	}
 	defer t.close()
 	if t.st == nil {
@@ -88,6 +82,95 @@ func runShowState(ctx context.Context, stdio IO, f *showFlags) error {
 		return e.Encode(t.st)
 	}
 	return renderState(stdio.Out, t.st, t.store.Path(), nowFunc())
+}
+
+// showTarget opens the state show prints: the config's computer when a
+// config is given or in the current directory, else the one --computer or
+// --state names, else the only state in the default directory. It returns
+// nil, nil when it printed that there is none.
+func showTarget(ctx context.Context, stdio IO, f *showFlags) (*target, error) {
+	useConfig := f.configGiven || hasConfig(f.config)
+	if f.computer != "" && (f.statePath != "" || !useConfig) {
+		// Enough to find the state without reading the config.
+		c, err := computerFromAddress("computer." + strings.TrimPrefix(f.computer, "computer."))
+		if err != nil {
+			return nil, err
+		}
+		t := &target{computer: c}
+		return t, t.open(ctx, &f.targetFlags, "show", false)
+	}
+	if useConfig {
+		cfg, _, err := loadConfig(stdio, &f.configFlags, false)
+		if err != nil {
+			return nil, err
+		}
+		return openTarget(ctx, cfg, &f.targetFlags, "show", false)
+	}
+	path := f.statePath
+	if path == "" {
+		dir := filepath.Dir(state.DefaultPath("x"))
+		found, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		switch len(found) {
+		case 0:
+			if f.json {
+				fmt.Fprintln(stdio.Out, "null")
+			} else {
+				fmt.Fprintf(stdio.Out, "No state in %s: netplan42 has made nothing here yet.\n", dir)
+			}
+			return nil, nil
+		case 1:
+			path = found[0]
+		default:
+			return nil, fmt.Errorf("%s holds the states of %d computers (%s): pass --computer NAME, or --config PATH to pick this machine's computer from the config",
+				dir, len(found), strings.Join(stateNames(found), ", "))
+		}
+	}
+	st, err := state.NewFileStore(path).Read()
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		if f.json {
+			fmt.Fprintln(stdio.Out, "null")
+		} else {
+			fmt.Fprintf(stdio.Out, "No state in %s: netplan42 has made nothing here yet.\n", path)
+		}
+		return nil, nil
+	}
+	c, err := computerFromAddress(st.Computer)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t := &target{computer: c}
+	tf := f.targetFlags
+	tf.statePath = path
+	return t, t.open(ctx, &tf, "show", false)
+}
+
+// hasConfig reports whether path is a config file, or a directory holding
+// *.hcl files.
+func hasConfig(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if !fi.IsDir() {
+		return true
+	}
+	m, _ := filepath.Glob(filepath.Join(path, "*.hcl"))
+	return len(m) > 0
+}
+
+// stateNames returns the file names of state files, without .json.
+func stateNames(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, strings.TrimSuffix(filepath.Base(p), ".json"))
+	}
+	return out
 }
 
 func renderState(w io.Writer, st *state.State, path string, now time.Time) error {
