@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -570,4 +572,185 @@ func TestLabSecondApplyFailsAtOnce(t *testing.T) {
 		t.Errorf("a cancelled apply mapped %q", got)
 	}
 	r.np(1, "apply", "--auto-approve").want(t, 0, "1 added")
+}
+
+// servicesBlock is computer h1 with n services from port 5000, each
+// exposed to the internet.
+func servicesBlock(n int) string {
+	var c strings.Builder
+	c.WriteString("computer \"h1\" {\n  network = \"lab\"\n  firewall = \"none\"\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&c, "  service \"s%02d\" {\n    port = %d\n    expose = \"internet\"\n  }\n", i, 5000+i)
+	}
+	c.WriteString("}\n")
+	return c.String()
+}
+
+// ownedOnRouter counts h1's mappings on the router, as upnpc lists them.
+func (r *labRun) ownedOnRouter() int {
+	return len(grepLines(r.upnpcLines(1), "netplan42:h1/"))
+}
+
+// A router without secure mode lets host2 map our port to itself with a
+// description imitating h1's tag. The tag alone does not make it h1's:
+// plan names it as the holder, apply leaves it, and destroy (after h1's
+// own mapping was replaced by such a look-alike) forgets h1's and leaves
+// the look-alike byte-identical.
+func TestLabLookalikeTag(t *testing.T) {
+	r := newLab(t, lab.Spec{Hosts: 2, NoNATPMP: true, SecureModeOff: true}, labConfig(`["upnp"]`, "none", computerBlock("h1", "4242")))
+	url := r.l.RootDescURL()
+	lookalike := []string{"upnpc", "-u", url, "-e", "netplan42:h1/crashplan", "-a", "192.0.2.11", "4242", "4242", "TCP"}
+	r.l.Host(2).MustRun(t, lookalike[0], lookalike[1:]...)
+	before := r.upnpcLines(1)
+	if len(before) != 1 || !strings.Contains(before[0], "4242->192.0.2.11:4242") {
+		t.Fatalf("upnpc -l before: %q", before)
+	}
+	r.np(1, "plan").want(t, 1, `external port 4242/tcp is held by 192.0.2.11:4242 with this computer's tag ("netplan42:h1/crashplan"), but it does not forward to this computer (192.0.2.10)`)
+	r.np(1, "apply", "--auto-approve").want(t, 1, "held by 192.0.2.11:4242", "Blocked: router_mapping.crashplan")
+	if after := r.upnpcLines(1); !slices.Equal(after, before) {
+		t.Fatalf("apply changed the look-alike:\nbefore %q\nafter  %q", before, after)
+	}
+
+	// h1 maps the port for itself; then, with no secure mode to stop it,
+	// host2 removes h1's mapping and puts its look-alike in its place.
+	r.l.Host(2).MustRun(t, "upnpc", "-u", url, "-d", "4242", "TCP")
+	r.np(1, "apply", "--auto-approve").want(t, 0, "1 added")
+	if got := grepLines(r.upnpcLines(1), "4242->192.0.2.10:4242"); len(got) != 1 {
+		t.Fatalf("h1's mapping not on the router: %q", r.upnpcLines(1))
+	}
+	r.l.Host(2).MustRun(t, "upnpc", "-u", url, "-d", "4242", "TCP")
+	r.l.Host(2).MustRun(t, lookalike[0], lookalike[1:]...)
+	before = r.upnpcLines(1)
+	if len(before) != 1 || !strings.Contains(before[0], "4242->192.0.2.11:4242") {
+		t.Fatalf("upnpc -l before destroy: %q", before)
+	}
+	r.np(1, "destroy", "--auto-approve").want(t, 0, `replaced on the router by 192.0.2.11:4242 "netplan42:h1/crashplan", which netplan42 does not own`, "1 forgotten")
+	if after := r.upnpcLines(1); !slices.Equal(after, before) {
+		t.Fatalf("destroy changed the look-alike:\nbefore %q\nafter  %q", before, after)
+	}
+	r.np(1, "show").want(t, 0, "nothing is managed")
+}
+
+// miniupnpd goes silent (SIGSTOP) in the middle of an apply: the call it
+// does not answer times out once, the rest fail at once, and the apply
+// ends incomplete. Once it answers again, plan shows exactly the rest.
+func TestLabRouterGoesSilent(t *testing.T) {
+	const n = 10
+	r := newLab(t, lab.Spec{NoNATPMP: true}, labConfig(`["upnp"]`, "none", servicesBlock(n)))
+	pid := r.l.PID()
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := r.l.Host(1).Command(ctx, binary, "apply", "--auto-approve", "--config", r.dir, "--computer", "h1", "--state", filepath.Join(r.state, "h1.json"))
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout strings.Builder
+	sc := bufio.NewScanner(out)
+	complete := 0
+	for sc.Scan() {
+		stdout.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "Creation complete") {
+			if complete++; complete == 3 {
+				syscall.Kill(pid, syscall.SIGSTOP)
+			}
+		}
+	}
+	err := cmd.Wait()
+	all := stdout.String() + stderr.String()
+	t.Logf("apply against a router gone silent:\n%s", all)
+	if err == nil || !strings.Contains(all, "Apply incomplete!") {
+		t.Fatalf("apply did not fail: %v", err)
+	}
+	if got := strings.Count(all, "did not answer in time"); got != 1 {
+		t.Errorf("%d timeouts, want one", got)
+	}
+	if got := strings.Count(all, "not attempted: the router stopped answering"); got < n-5 {
+		t.Errorf("%d changes not attempted, want at least %d", got, n-5)
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+
+	// miniupnpd may carry out the request it had queued when it stopped.
+	onRouter := r.ownedOnRouter()
+	js := r.np(1, "plan", "--json", "--detailed-exitcode")
+	js.want(t, 2)
+	var p planner.Plan
+	if err := json.Unmarshal([]byte(js.stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Counts(); c[planner.Create] != n-onRouter || c[planner.NoOp] != onRouter {
+		t.Errorf("%d of ours on the router; plan has %v, want %d creates", onRouter, c, n-onRouter)
+	}
+	r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete!")
+	r.np(1, "plan", "--detailed-exitcode").want(t, 0, "No changes.")
+}
+
+// Ctrl-C while the router has made a mapping but its answer has not
+// arrived (the router drops its AddPortMapping answers): the closing
+// message counts what the router holds, and state records it.
+func TestLabInterruptedApply(t *testing.T) {
+	const n = 4
+	r := newLab(t, lab.Spec{NoNATPMP: true}, labConfig(`["upnp"]`, "none", servicesBlock(n)))
+	u, err := url.Parse(r.l.RootDescURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := []string{"OUTPUT", "-p", "tcp", "--sport", u.Port(), "-m", "string", "--string", "AddPortMappingResponse", "--algo", "bm", "-j", "DROP"}
+	r.l.Router().MustRun(t, "iptables-legacy", append([]string{"-I"}, drop...)...)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := r.l.Host(1).Command(ctx, binary, "apply", "--auto-approve", "--config", r.dir, "--computer", "h1", "--state", filepath.Join(r.state, "h1.json"))
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout strings.Builder
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		stdout.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "Creating...") {
+			// The request is out; its answer is dropped. The driver
+			// would wait 2 s for it: interrupt well before.
+			time.Sleep(500 * time.Millisecond)
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		stdout.WriteString(sc.Text() + "\n")
+	}
+	werr := cmd.Wait()
+	all := stdout.String() + stderr.String()
+	t.Logf("interrupted apply:\n%s", all)
+	onRouter := r.ownedOnRouter()
+	if onRouter != 1 {
+		t.Fatalf("the router holds %d of ours, want the one in flight: the test proves nothing", onRouter)
+	}
+	if werr == nil || !strings.Contains(all, "Apply incomplete! Resources: 1 added") || !strings.Contains(all, "interrupted, but the router made the mapping") {
+		t.Errorf("the closing message does not match the router, which holds %d of ours (exit %v)", onRouter, werr)
+	}
+
+	r.l.Router().MustRun(t, "iptables-legacy", append([]string{"-D"}, drop...)...)
+	js := r.np(1, "plan", "--json", "--detailed-exitcode")
+	var p planner.Plan
+	if err := json.Unmarshal([]byte(js.stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Counts(); c[planner.Create] != n-1 || c[planner.NoOp] != 1 {
+		t.Errorf("plan after the interrupted apply: %v, want %d creates and the one made tracked", c, n-1)
+	}
+	for _, c := range p.Changes {
+		if c.Action == planner.NoOp && !strings.Contains(c.Reason, "up to date") {
+			t.Errorf("%s: %s: state did not record the mapping made", c.Address, c.Reason)
+		}
+	}
 }
