@@ -557,3 +557,33 @@ func TestLabDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// TestLabGrantDiffers reads back what miniupnpd granted when it is not
+// what was asked, and says so: NAT-PMP gives another external port when
+// another host holds the one asked for, and IGD v2 caps a lease at
+// 604800 s.
+func TestLabGrantDiffers(t *testing.T) {
+	lab.Require(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 2})
+	l.Host(2).MustRun(t, "upnpc", "-u", l.RootDescURL(), "-e", "CrashPlan on h2", "-a", "192.0.2.11", "4242", "4242", "TCP", "0")
+	rep := do(t, l, 1, doRequest{Protocols: []string{"natpmp"}, Ops: []doOp{{Op: "add", Mapping: ours(4242, 600)}}})
+	mustOK(t, "natpmp add", rep.Results[0])
+	g := rep.Results[0].Grant
+	t.Logf("natpmp grant: %s, note %q", g.Mapping, g.Note)
+	if g.Mapping.ExternalPort == 4242 || !strings.Contains(g.Note, fmt.Sprintf("router granted external port %d instead of 4242", g.Mapping.ExternalPort)) {
+		t.Errorf("natpmp grant %+v", g)
+	}
+	if list := upnpcList(t, l, 1); !slices.ContainsFunc(list, func(s string) bool {
+		return strings.Contains(s, fmt.Sprintf("%d->192.0.2.10:4242", g.Mapping.ExternalPort))
+	}) {
+		t.Errorf("upnpc -l does not show the port granted: %q", list)
+	}
+
+	rep = do(t, l, 1, doRequest{Protocols: []string{"upnp"}, Ops: []doOp{{Op: "add", Mapping: ours(4300, 700000)}}})
+	mustOK(t, "upnp add", rep.Results[0])
+	g = rep.Results[0].Grant
+	t.Logf("upnp grant: %s lease %d, note %q", g.Mapping, g.Mapping.LeaseSeconds, g.Note)
+	if g.Mapping.LeaseSeconds > 604800 || !strings.Contains(g.Note, "(asked 700000 s)") {
+		t.Errorf("upnp grant %+v", g)
+	}
+}

@@ -754,3 +754,24 @@ func TestLabInterruptedApply(t *testing.T) {
 		}
 	}
 }
+
+// NAT-PMP grants another external port when another host holds the one
+// asked for: apply says which, state remembers it, and the next plan
+// settles while naming the port peers must use.
+func TestLabNATPMPOtherPort(t *testing.T) {
+	r := newLab(t, lab.Spec{Hosts: 2}, labConfig(`["natpmp"]`, "none", computerBlock("h1", "4242")))
+	r.l.Host(2).MustRun(t, "upnpc", "-u", r.l.RootDescURL(), "-e", "CrashPlan on h2", "-a", "192.0.2.11", "4242", "4242", "TCP", "0")
+	a := r.np(1, "apply", "--auto-approve")
+	a.want(t, 0, "1 added", "the router gave external port")
+	m := regexp.MustCompile(`the router gave external port (\d+) instead of 4242`).FindStringSubmatch(a.stdout)
+	if m == nil || m[1] == "4242" {
+		t.Fatalf("no other port named:\n%s", a.stdout)
+	}
+	if got := grepLines(r.upnpcLines(1), m[1]+"->192.0.2.10:4242"); len(got) != 1 {
+		t.Errorf("upnpc -l does not show port %s to h1: %q", m[1], r.upnpcLines(1))
+	}
+	r.np(1, "plan", "--detailed-exitcode").want(t, 0, "the router gave external port "+m[1]+" instead of 4242", "No changes.")
+	if got := grepLines(r.upnpcLines(1), "4242->192.0.2.11:4242"); len(got) != 1 {
+		t.Errorf("host2's mapping changed: %q", r.upnpcLines(1))
+	}
+}
