@@ -370,6 +370,19 @@ func (s *status) mappings() {
 	if v != nil {
 		ourAddr = v.InternalAddress
 	}
+	unknown := map[planner.MappingKey]string{} // lookups the router failed: not absent
+	if v != nil {
+		for _, u := range v.Unknown {
+			unknown[u.Key] = u.Why
+		}
+	}
+	// madeThere: state says netplan42 made m's key to m's address and
+	// port; a tag alone is not proof (any host can write one).
+	madeThere := func(m planner.Mapping) bool {
+		return in.Prior != nil && slices.ContainsFunc(in.Prior.Resources, func(r planner.Managed) bool {
+			return r.Mapping != nil && r.Mapping.Key() == m.Key() && r.Mapping.InternalAddress == m.InternalAddress && r.Mapping.InternalPort == m.InternalPort
+		})
+	}
 	wanted := map[planner.MappingKey]bool{}
 	ourPorts := map[uint16]string{} // internal side: port -> service, any protocol
 	for _, sv := range in.Computer.Services {
@@ -391,7 +404,7 @@ func (s *status) mappings() {
 				case ours && svc == sv.Name && (m.InternalAddress == ourAddr || !ourAddr.IsValid()) && m.InternalPort == sv.Port && !m.Disabled:
 					ms.State = MappingPresent
 					s.lease(&ms, m.LeaseSeconds)
-				case ours && svc == sv.Name:
+				case ours && svc == sv.Name && (m.InternalAddress == ourAddr || madeThere(m)):
 					ms.State = MappingStale
 					what := fmt.Sprintf("to %s", netip.AddrPortFrom(m.InternalAddress, m.InternalPort))
 					if m.Disabled {
@@ -405,6 +418,10 @@ func (s *status) mappings() {
 						k, sv.Name, heldText(m, in.Computers)),
 						fmt.Sprintf("remove that mapping on the router (or with the program that made it), then run netplan42 apply; or set external_port in service %q to a free port", sv.Name))
 				}
+			case unknown[k] != "":
+				ms.State = MappingUnknown
+				s.find(Error, ms.Address, fmt.Sprintf("the router did not say what it holds on %s: %s", k, unknown[k]),
+					"run status again; if the router keeps failing the lookup, check the port on its web page")
 			case knows:
 				ms.State = MappingMissing
 				why := "not applied yet, or the router dropped it: a restart, or the lease ended"

@@ -210,8 +210,23 @@ func TestStatusFindings(t *testing.T) {
 			m := ours(4242, 7200)
 			m.InternalAddress = netip.MustParseAddr("192.0.2.99")
 			in.Router = upnpView(m)
+			in.Prior = &planner.Prior{Resources: []planner.Managed{{Address: `router_mapping.crashplan["tcp"]`, Kind: planner.KindMapping, Mapping: &m}}}
 			return in
 		}, []string{"is netplan42's but forwards to 192.0.2.99:4242, not to this computer's 192.0.2.10:4242"}, false},
+		{"look-alike of this computer's tag", func() StatusInput {
+			in := healthy()
+			m := ours(4242, 7200)
+			m.InternalAddress = other
+			in.Router = upnpView(m)
+			return in
+		}, []string{`held by a mapping to 192.0.2.11:4242 ("netplan42:nas/crashplan"`}, false},
+		{"lookup failed", func() StatusInput {
+			in := healthy()
+			in.Router = upnpView()
+			in.Router.Listed = false
+			in.Router.Unknown = []planner.UnknownKey{{Key: planner.MappingKey{Protocol: planner.TCP, ExternalPort: 4242}, Why: "upnp error 606"}}
+			return in
+		}, []string{`the router did not say what it holds on 4242/tcp: upnp error 606`}, false},
 		{"held by another netplan42 computer", func() StatusInput {
 			in := healthy()
 			in.Router = upnpView(planner.Mapping{Protocol: planner.TCP, ExternalPort: 4242, InternalAddress: other, InternalPort: 1024, Description: "netplan42:desk/crashplan"})
