@@ -304,10 +304,12 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 		case known && present && madeAs(got, want):
 			a.say("%s: the request was %s, but the router made the mapping", c.Address, cause(ctx))
 			g, err = planner.Grant{Mapping: got}, nil
+		case known && present:
+			err = fmt.Errorf("%w; the router holds %s:%d %q on that port instead", err, got.InternalAddress, got.InternalPort, got.Description)
 		case known:
 			err = fmt.Errorf("%w; the router does not hold it", err)
 		default:
-			err = fmt.Errorf("%w; whether the router made it is unknown (%s): plan again to see", err, why)
+			err = fmt.Errorf("%w; whether the router made it is unknown (%s)", err, why)
 		}
 	}
 	if err != nil {

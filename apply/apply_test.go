@@ -31,6 +31,9 @@ type world struct {
 	// checks makes Delete refuse, as the UPnP driver does, a mapping the
 	// router holds for someone else.
 	checks bool
+	// made, when set, is called after Add has put a mapping in the table;
+	// its error is Add's (the answer lost on its way back).
+	made func(m planner.Mapping) error
 }
 
 func newWorld() *world {
@@ -46,6 +49,11 @@ func (w *world) Add(_ context.Context, m planner.Mapping) (planner.Grant, error)
 	}
 	w.adds++
 	w.table[m.Key()] = m
+	if w.made != nil {
+		if err := w.made(m); err != nil {
+			return planner.Grant{}, err
+		}
+	}
 	return planner.Grant{Mapping: m}, nil
 }
 
@@ -362,5 +370,53 @@ func TestJournalFailureIsReported(t *testing.T) {
 	_, _, err := Apply(context.Background(), p, planner.Prior{}, Drivers{Mapper: w, Rules: w}, &memJournal{fail: true}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "saving state: disk full") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Interrupted while the router makes a mapping, through a driver that
+// cannot read a mapping back (NAT-PMP): apply does not claim it either
+// way, it says it is unknown; the rest is not attempted.
+func TestInterruptedUnknowable(t *testing.T) {
+	w := newWorld()
+	c, n := computer()
+	c.Firewall = schema.FirewallNone
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.made = func(m planner.Mapping) error {
+		if m.ExternalPort == 4242 {
+			cancel()
+			return fmt.Errorf("nat-pmp at 192.0.2.1: %w", context.Canceled)
+		}
+		return nil
+	}
+	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Now: now})
+	var out bytes.Buffer
+	next, res, err := Apply(ctx, p, planner.Prior{}, Drivers{Mapper: w, Via: planner.ViaNATPMP}, &memJournal{}, Options{Progress: &out})
+	t.Logf("%v\n%v\n%s", res, err, out.String())
+	if err == nil || !strings.Contains(err.Error(), "whether the router made it is unknown (this router protocol cannot read a mapping back)") {
+		t.Errorf("err %v", err)
+	}
+	if _, ok := next.Lookup(`router_mapping.crashplan["tcp"]`); ok {
+		t.Error("state claims a mapping whose fate is unknown")
+	}
+	if w.adds != 1 {
+		t.Errorf("%d adds after the interrupt, want none but the one in flight", w.adds-1)
+	}
+}
+
+// A router that stops answering: one timeout, the rest not attempted.
+func TestSilentRouterFailsFast(t *testing.T) {
+	w := newWorld()
+	c, n := computer()
+	c.Firewall = schema.FirewallNone
+	w.made = func(m planner.Mapping) error {
+		delete(w.table, m.Key())
+		return fmt.Errorf("upnp AddPortMapping: %w (2s)", planner.ErrNoAnswer)
+	}
+	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Now: now})
+	_, res, err := Apply(context.Background(), p, planner.Prior{}, Drivers{Mapper: w, Via: planner.ViaUPnP}, &memJournal{}, Options{})
+	t.Logf("%v\n%v", res, err)
+	if w.adds != 1 || err == nil || strings.Count(err.Error(), "did not answer in time") != 1 || strings.Count(err.Error(), "not attempted: the router stopped answering") != 2 {
+		t.Errorf("%d adds; err %v", w.adds, err)
 	}
 }
