@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -69,4 +70,31 @@ func (ns *Namespace) Child(ctx context.Context, name string, args ...string) (st
 		return stdout.String(), fmt.Errorf("child %s in %s: %v: %s", name, ns.Name, err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// StartChild starts the child function name, registered with ChildMain or
+// ServeChild, in a new process inside the namespace that outlives the
+// caller: in a session of its own, writing to the file logPath (appended).
+// It does not wait for the child; Close of the namespace kills it.
+func (ns *Namespace) StartChild(name, logPath string, args ...string) (*os.Process, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	a, _ := json.Marshal(args)
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+name, childEnv+"_ARGS="+string(a))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("child %s in %s: %v", name, ns.Name, err)
+	}
+	// `ip netns exec` execs the child in place: this is the child's pid.
+	go cmd.Wait()
+	return cmd.Process, nil
 }

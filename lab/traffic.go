@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,13 +20,81 @@ import (
 const ChildEnv = childEnv
 
 // Children returns the lab's own child functions, for ChildMain or
-// ServeChild: "lab-listen" and "lab-dial", used by ProveForward, and
-// "lab-rogue-ssdp" (RogueSSDP).
+// ServeChild: "lab-listen" and "lab-dial", used by ProveForward,
+// "lab-serve" (Serve) and "lab-rogue-ssdp" (RogueSSDP).
 func Children() map[string]ChildFunc {
 	return map[string]ChildFunc{
 		"lab-listen":     func(ctx context.Context, args []string) error { return ListenOnce(ctx, args, os.Stdout) },
 		"lab-dial":       func(ctx context.Context, args []string) error { return DialOnce(ctx, args, os.Stdout) },
+		"lab-serve":      func(ctx context.Context, args []string) error { return Serve(ctx, args, os.Stdout) },
 		"lab-rogue-ssdp": RogueSSDP,
+	}
+}
+
+// ServingLine is what Serve writes once it listens on a port:
+// ServingLine+"4242/tcp".
+const ServingLine = "listening on "
+
+// Serve listens on TCP port args[i] for every i, on every address, until
+// ctx ends or the process is killed: a stand-in for the program a service
+// runs (CrashPlan on 4242), for status and check. Each connection may send
+// one line, which is echoed back (so DialOnce works against it); Serve
+// writes "from=ADDR:PORT got=LINE" for each to out.
+func Serve(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: serve PORT...")
+	}
+	var mu sync.Mutex
+	say := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, format+"\n", a...)
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, p := range args {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return fmt.Errorf("serve: port %q: %v", p, err)
+		}
+		ln, err := net.Listen("tcp", ":"+p)
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+		say("%s%s/tcp", ServingLine, p)
+	}
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					errc <- err
+					return
+				}
+				go func() {
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					line, _ := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
+					// Logged before the echo: once a client has its
+					// echo, the log names it.
+					say("from=%s got=%s", c.RemoteAddr(), strings.TrimSpace(line))
+					if line != "" {
+						fmt.Fprint(c, line)
+					}
+				}()
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
 	}
 }
 

@@ -6,12 +6,14 @@
 //	netplan42-lab status
 //	netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, host2, …)
 //	netplan42-lab restart-router [--flush]
+//	netplan42-lab listen HOST PORT...   (a program listening on HOST's PORTs, until down)
 //	netplan42-lab prove HOST PORT       (internet host -> router WAN:PORT -> HOST)
 //	netplan42-lab down
 //
 // The lab's namespaces are named np42lab-router, np42lab-internet,
 // np42lab-host1, …; what was started is recorded in /run/netplan42-lab so
-// down removes everything. Hidden: `_listen PORT SECONDS` and `_dial
+// down removes everything (NETPLAN42_LAB_NAME and NETPLAN42_LAB_DIR change
+// the two, to run a second lab). Hidden: `_listen PORT SECONDS` and `_dial
 // ADDR:PORT PAYLOAD SECONDS` prove traffic (run them with exec).
 package main
 
@@ -23,17 +25,27 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/netplan42/netplan42/lab"
 )
 
 // Dir records the persistent lab.
-const Dir = "/run/netplan42-lab"
+var Dir = envOr("NETPLAN42_LAB_DIR", "/run/netplan42-lab")
 
 // name is the fixed namespace prefix; lab.Sweep never deletes it.
-const name = "np42lab"
+var name = envOr("NETPLAN42_LAB_NAME", "np42lab")
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
 
 func main() {
 	lab.ServeChild(lab.Children())
@@ -44,6 +56,7 @@ const usage = `usage: netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--
        netplan42-lab status
        netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, …)
        netplan42-lab restart-router [--flush]
+       netplan42-lab listen HOST PORT...   (start a program listening on HOST's PORTs, echoing lines; down stops it)
        netplan42-lab prove HOST PORT       (connect from the internet host to the router's WAN PORT; say where it arrives)
        netplan42-lab down
 `
@@ -86,10 +99,10 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		if why := lab.Available(); why != "" {
 			return fmt.Errorf("%s", why)
 		}
-		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		l, err := lab.Start(ctx, lab.Spec{Hosts: *hosts, NoUPnP: *noUPnP, NoNATPMP: *noPMP, IGDv1: *igd1, WAN: p,
-			Name: name, Dir: Dir, NoDaemon: *noUPnP && *noPMP})
+		l, err := lab.StartRetry(ctx, lab.Spec{Hosts: *hosts, NoUPnP: *noUPnP, NoNATPMP: *noPMP, IGDv1: *igd1, WAN: p,
+			Name: name, Dir: Dir, NoDaemon: *noUPnP && *noPMP}, func(format string, a ...any) {
+			fmt.Fprintf(stderr, format+"\n", a...)
+		})
 		if err != nil {
 			return err
 		}
@@ -168,6 +181,10 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 			return fmt.Errorf("no host %q", args[0])
 		}
 		from, err := l.ProveForward(ctx, i, port, port)
+		if err != nil && strings.Contains(err.Error(), "address already in use") {
+			// listen holds the port: prove through it.
+			from, err = proveThroughListener(ctx, l, args[0], port)
+		}
 		if err != nil {
 			why := "no connection"
 			switch msg := err.Error(); {
@@ -181,6 +198,15 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		fmt.Fprintf(stdout, "internet host %s -> router %s:%d -> %s %s:%d: connected (arrived from %s)\n",
 			l.InternetAddr(), l.RouterWAN(), port, args[0], l.HostAddr(i), port, from)
 		return nil
+	case "listen":
+		if len(args) < 2 {
+			return fmt.Errorf("usage: listen HOST PORT...")
+		}
+		l, err := lab.Attach(Dir)
+		if err != nil {
+			return fmt.Errorf("no lab is up: %v", err)
+		}
+		return listen(l, args[0], args[1:], stdout)
 	case "_listen":
 		return lab.ListenOnce(ctx, args, os.Stdout)
 	case "_dial":
@@ -190,6 +216,90 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		return nil
 	}
 	return fmt.Errorf("unknown command\n%s", usage)
+}
+
+// listenLog is the log of the listen program on host.
+func listenLog(host string) string { return filepath.Join(Dir, "listen-"+host+".log") }
+
+// listen starts lab.Serve on host's ports, in the background, and returns
+// once it listens on every one.
+func listen(l *lab.Lab, host string, ports []string, stdout io.Writer) error {
+	ns := l.Namespace(host)
+	if ns == nil {
+		return fmt.Errorf("no host %q (router, internet, host1…host%d)", host, len(l.Hosts()))
+	}
+	for _, p := range ports {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+			return fmt.Errorf("port %q: want 1-65535", p)
+		}
+	}
+	logPath := listenLog(host)
+	var start int64
+	if fi, err := os.Stat(logPath); err == nil {
+		start = fi.Size()
+	}
+	proc, err := ns.StartChild("lab-serve", logPath, ports...)
+	if err != nil {
+		return err
+	}
+	since := func() string {
+		b, _ := os.ReadFile(logPath)
+		if int64(len(b)) < start {
+			return string(b)
+		}
+		return string(b[start:])
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log := since()
+		ready := true
+		for _, p := range ports {
+			ready = ready && strings.Contains(log, lab.ServingLine+p+"/tcp")
+		}
+		if ready {
+			break
+		}
+		if syscall.Kill(proc.Pid, 0) != nil || time.Now().After(deadline) {
+			proc.Kill()
+			return fmt.Errorf("%s: not listening on %s: %s", host, strings.Join(ports, ", "), strings.TrimSpace(log))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	addr := "address of " + host
+	if n := l.Namespace(host); n == l.Router() {
+		addr = l.RouterLAN().String()
+	} else if n == l.Internet() {
+		addr = l.InternetAddr().String()
+	} else {
+		for i, h := range l.Hosts() {
+			if h == n {
+				addr = l.HostAddr(i + 1).String()
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%s %s: listening on %s/tcp (pid %d, log %s); it echoes a line sent to it; netplan42-lab down stops it\n",
+		host, addr, strings.Join(ports, "/tcp, "), proc.Pid, logPath)
+	return nil
+}
+
+// proveThroughListener proves a forward to host:port where listen holds
+// the port: the internet host connects, and the listener's log says where
+// the connection came from.
+func proveThroughListener(ctx context.Context, l *lab.Lab, host string, port uint16) (netip.AddrPort, error) {
+	target := netip.AddrPortFrom(l.RouterWAN(), port).String()
+	payload := fmt.Sprintf("netplan42-lab-%d", time.Now().UnixNano())
+	if _, err := l.Internet().Child(ctx, "lab-dial", target, payload, "6"); err != nil {
+		return netip.AddrPort{}, err
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(listenLog(host))
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[1] == "got="+payload {
+				return netip.ParseAddrPort(strings.TrimPrefix(f[0], "from="))
+			}
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("connected to %s, but %s's listener did not see it (%s)", target, host, listenLog(host))
 }
 
 func status(l *lab.Lab, w io.Writer) {
