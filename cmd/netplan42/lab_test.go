@@ -735,7 +735,7 @@ func TestLabInterruptedApply(t *testing.T) {
 	if onRouter != 1 {
 		t.Fatalf("the router holds %d of ours, want the one in flight: the test proves nothing", onRouter)
 	}
-	if werr == nil || !strings.Contains(all, "Apply incomplete! Resources: 1 added") || !strings.Contains(all, "interrupted, but the router made the mapping") {
+	if werr == nil || !strings.Contains(all, "Interrupted: apply incomplete! Resources: 1 added") || !strings.Contains(all, "interrupted, but the router made the mapping") {
 		t.Errorf("the closing message does not match the router, which holds %d of ours (exit %v)", onRouter, werr)
 	}
 

@@ -324,7 +324,13 @@ func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prio
 func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
 	_, res, err := carryOut(ctx, p, apply.Options{Progress: stdio.Out})
 	if err != nil {
-		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", textout.Paint(color, textout.Red+textout.Bold, "Apply incomplete!"), res)
+		// The counts are what the router holds: apply reads back a change
+		// an interrupt caught in flight.
+		label := "Apply incomplete!"
+		if ctx.Err() != nil {
+			label = "Interrupted: apply incomplete!"
+		}
+		fmt.Fprintf(stdio.Out, "\n%s Resources: %s.\n", textout.Paint(color, textout.Red+textout.Bold, label), res)
 		return fmt.Errorf("%w\n\nState holds everything that was done; run plan to see what is left.", err)
 	}
 	if b := p.plan.Blocking(); len(b) > 0 {
