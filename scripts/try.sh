@@ -4,15 +4,28 @@
 # router in network namespaces, two LAN hosts, an "internet" host), and runs
 # plan and apply from a LAN host, then proves the port is reachable from the
 # internet side. Nothing touches this machine's own network. --keep leaves
-# the lab up to explore (bin/netplan42-lab down removes it).
+# the lab up to explore (bin/netplan42-lab down removes it); --install also
+# copies netplan42 and netplan42-lab to /usr/local/bin (BINDIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 keep=false
-[ "${1:-}" = "--keep" ] && keep=true
+install=()
+for a in "$@"; do
+	case "$a" in
+	--keep) keep=true ;;
+	--install) install=(--install) ;;
+	*)
+		echo "usage: scripts/try.sh [--keep] [--install]" >&2
+		exit 2
+		;;
+	esac
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "try.sh: run as root (network namespaces, Debian packages): su -c scripts/try.sh, or sudo scripts/try.sh" >&2
+	exit 1
+fi
 scripts/setup.sh
-export PATH="/usr/local/go/bin:$PATH"
-go build -o bin/netplan42 ./cmd/netplan42
-go build -o bin/netplan42-lab ./cmd/netplan42-lab
+scripts/build.sh "${install[@]}"
 lab=bin/netplan42-lab
 np=$PWD/bin/netplan42
 work=$(mktemp -d)
@@ -58,3 +71,11 @@ else
 	say "netplan42 destroy"
 	in_host1 "$np" destroy --auto-approve "${args[@]}"
 fi
+say "Where things are"
+echo "netplan42 and netplan42-lab: $PWD/bin/"
+if [ ${#install[@]} -gt 0 ]; then
+	echo "  also installed in ${BINDIR:-/usr/local/bin}, on PATH"
+else
+	echo "  not on PATH: run bin/netplan42, or export PATH=\"$PWD/bin:\$PATH\", or scripts/build.sh --install (copies both to /usr/local/bin)"
+fi
+echo "Go: ${GO_PREFIX:-/usr/local/go}/bin/go; for go on PATH: export PATH=\"${GO_PREFIX:-/usr/local/go}/bin:\$PATH\""
