@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/netplan42/netplan42/internal/userfile"
 )
 
 // Options are the variable values given from outside the configuration,
@@ -59,9 +62,9 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 			if e.IsDir() || !isConfigFile(e.Name()) || isVarFile(name, opts.VarFiles) {
 				continue
 			}
-			src, err := os.ReadFile(name)
+			src, err := userfile.Read(name)
 			if err != nil {
-				diags = append(diags, ioError("Cannot read configuration file", err))
+				diags = append(diags, fileError("Cannot read configuration file", name, err, configFileHint))
 				continue
 			}
 			files[name] = src
@@ -75,9 +78,9 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 		}
 	default:
 		dir = filepath.Dir(path)
-		src, err := os.ReadFile(path)
+		src, err := userfile.Read(path)
 		if err != nil {
-			diags = append(diags, ioError("Cannot read configuration file", err))
+			diags = append(diags, fileError("Cannot read configuration file", path, err, configFileHint))
 		} else {
 			files[path] = src
 		}
@@ -90,9 +93,9 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	var varFiles []string
 	for _, name := range opts.VarFiles {
 		if _, ok := data[name]; !ok {
-			src, err := os.ReadFile(name)
+			src, err := userfile.Read(name)
 			if err != nil {
-				diags = append(diags, ioError("Cannot read var file", err))
+				diags = append(diags, fileError("Cannot read var file", name, err, "Name a plain file of name = value lines."))
 				continue
 			}
 			data[name] = src
@@ -111,6 +114,22 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 // ioError reports a file that could not be read; err names the file.
 func ioError(summary string, err error) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: err.Error() + "."}
+}
+
+// configFileHint says what a configuration file must be.
+const configFileHint = "Every *.hcl file of a configuration directory is read: move this one away, or rename it (a name starting with \".\" or ending in \"~\" is skipped)."
+
+// fileError reports a file that could not be read, pointing at the file
+// so that the message names it, with what to do when the file is not
+// something netplan42 reads (a FIFO, a device, a directory, too large).
+func fileError(summary, name string, err error, hint string) *hcl.Diagnostic {
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: err.Error() + "."}
+	if errors.Is(err, userfile.ErrNotRegular) || errors.Is(err, userfile.ErrTooLarge) {
+		d.Detail += " netplan42 reads only regular files of at most 64 MiB. " + hint
+		pos := hcl.Pos{Line: 1, Column: 1}
+		d.Subject = &hcl.Range{Filename: name, Start: pos, End: pos}
+	}
+	return d
 }
 
 // isConfigFile reports whether a directory entry named name is part of the

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/netplan42/netplan42/internal/userfile"
 )
 
 // LockFileName is the name of the lock file, in the configuration's
@@ -115,9 +118,19 @@ var (
 // diagnostics.
 func ParseLock(src []byte, filename string) (*Lock, hcl.Diagnostics) {
 	lock := &Lock{Filename: filename}
-	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags := conflictMarkers(src, filename); diags.HasErrors() {
+		lock.File = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+		return lock, diags
+	}
+	f, diags := parseConfig(src, filename, hcl.InitialPos)
 	lock.File = f
 	if diags.HasErrors() {
+		if f == nil {
+			lock.File = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+		}
+		for _, d := range diags {
+			d.Detail += " " + lockFixHint
+		}
 		return lock, diags
 	}
 	content, more := f.Body.Content(lockSchema)
@@ -153,11 +166,16 @@ func ParseLock(src []byte, filename string) (*Lock, hcl.Diagnostics) {
 		if a == nil {
 			continue
 		}
-		v, more := a.Expr.Value(nil)
-		diags = append(diags, more...)
-		if more.HasErrors() {
+		lit, ok := a.Expr.(*hclsyntax.LiteralValueExpr)
+		if _, quoted := a.Expr.(*hclsyntax.TemplateExpr); quoted {
+			lit, ok = &hclsyntax.LiteralValueExpr{Val: cty.StringVal("")}, true // reported as not a number below
+		}
+		if !ok {
+			diags = append(diags, errorAt(a.Expr.Range(), "Invalid lock file entry",
+				"port must be a plain number from 1 to 65535, not an expression: netplan42 writes the lock file and reads only what it writes. Fix the entry, or delete it to have its port assigned anew."))
 			continue
 		}
+		v := lit.Val
 		if v.Type() != cty.Number || v.IsNull() {
 			diags = append(diags, errorAt(a.Expr.Range(), "Invalid lock file entry",
 				"port must be a number from 1 to 65535. Fix the entry, or delete it to have its port assigned anew."))
@@ -175,19 +193,75 @@ func ParseLock(src []byte, filename string) (*Lock, hcl.Diagnostics) {
 	return lock, tidy(diags)
 }
 
+// lockFixHint ends every diagnostic about a lock file that does not parse.
+const lockFixHint = "The lock file is written by netplan42: restore it from git (git checkout -- " + LockFileName + ") or fix this line by hand, then run netplan42 validate. Nothing was changed on the router or the firewall."
+
+// conflictMarkers reports git's merge conflict markers in a lock file, one
+// error per conflict, with what to do: a lock file has a block per
+// assignment, so keeping both sides is almost always right.
+func conflictMarkers(src []byte, filename string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	line, off := 1, 0
+	var open *hcl.Range
+	for off < len(src) {
+		end := len(src)
+		if i := bytes.IndexByte(src[off:], '\n'); i >= 0 {
+			end = off + i
+		}
+		text := src[off:end]
+		rng := hcl.Range{Filename: filename,
+			Start: hcl.Pos{Line: line, Column: 1, Byte: off},
+			End:   hcl.Pos{Line: line, Column: 1 + min(len(text), 7), Byte: off + min(len(text), 7)}}
+		switch {
+		case hasMarker(text, "<<<<<<<"):
+			open = &rng
+		case hasMarker(text, ">>>>>>>") || (open == nil && (hasMarker(text, "=======") || hasMarker(text, "|||||||"))):
+			from := rng
+			if open != nil {
+				from = *open
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unresolved merge conflict in the lock file",
+				Detail: fmt.Sprintf("%s holds git's conflict markers (<<<<<<<, =======, >>>>>>>) from line %d to %d: two branches assigned ports at once. "+
+					"Resolve it by keeping the assignment blocks of both sides and deleting only the three marker lines, then run netplan42 validate: "+
+					"it names any port now given to two computers, and you delete the newer of the two entries so that netplan42 plan assigns it a free port. "+
+					"Then git add %s and commit. Nothing was changed on the router or the firewall.",
+					filename, from.Start.Line, line, LockFileName),
+				Subject: from.Ptr(),
+			})
+			open = nil
+		}
+		off = end + 1
+		line++
+	}
+	if open != nil {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unresolved merge conflict in the lock file",
+			Detail:   fmt.Sprintf("%s holds a git conflict marker <<<<<<< at line %d without its end: resolve the merge (keep the assignment blocks of both sides, delete the marker lines), then run netplan42 validate.", filename, open.Start.Line),
+			Subject:  open.Ptr(),
+		})
+	}
+	return diags
+}
+
+// hasMarker reports whether a line starts with a git conflict marker: the
+// seven characters alone or followed by a space.
+func hasMarker(line []byte, marker string) bool {
+	return bytes.HasPrefix(line, []byte(marker)) && (len(line) == len(marker) || line[len(marker)] == ' ' || line[len(marker)] == '\r')
+}
+
 // ReadLock reads the lock file in dir. A missing lock file is an empty lock.
 func ReadLock(dir string) (*Lock, hcl.Diagnostics) {
 	name := filepath.Join(dir, LockFileName)
-	src, err := os.ReadFile(name)
+	src, err := userfile.Read(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Lock{Filename: name}, nil
 	}
 	if err != nil {
-		return &Lock{Filename: name}, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read lock file",
-			Detail:   err.Error() + ".",
-		}}
+		return &Lock{Filename: name}, hcl.Diagnostics{fileError("Cannot read lock file", name, err,
+			"netplan42 keeps the ports it handed out in this file; it must be a plain file of at most 64 MiB. Restore it from git (git checkout -- "+LockFileName+"), or remove whatever stands in its place to start a new one.")}
 	}
 	return ParseLock(src, name)
 }
