@@ -81,6 +81,22 @@ type want struct {
 // is returned. Allocate is pure; the caller reads and writes the lock.
 // It adds the lock file to cfg.Files, for rendering its diagnostics.
 func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.Diagnostics) {
+	return AllocateWith(cfg, lock, AllocateOptions{Readonly: readonly})
+}
+
+// AllocateOptions tune AllocateWith.
+type AllocateOptions struct {
+	// Readonly forbids changes to the lock: see Allocate.
+	Readonly bool
+	// InUse, when set, says where an assignment is known to be in use
+	// ("state file /var/lib/netplan42/alpha.json records it"), or "" when
+	// nothing shows it; it is asked only about conflicting assignments.
+	InUse func(a Assignment) string
+}
+
+// AllocateWith is Allocate with options.
+func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockChange, hcl.Diagnostics) {
+	readonly := opts.Readonly
 	if lock == nil {
 		lock = &Lock{}
 	}
@@ -159,7 +175,16 @@ func Allocate(cfg *Config, lock *Lock, readonly bool) (*Lock, []LockChange, hcl.
 		case p.reserved.has(a.Port):
 			reason = fmt.Sprintf("%d is reserved in network %q", a.Port, p.n.Name)
 		case p.owner[a.Port] != AssignmentKey{}:
-			reason = fmt.Sprintf("%d is also assigned to %s in the lock file", a.Port, p.owner[a.Port])
+			// Two branches each handed the port out and a merge kept both.
+			// Moving either could move the computer that already uses it.
+			first, _ := lock.Lookup(p.owner[a.Port])
+			diags = append(diags, errorAt(a.DeclRange, "Port assigned twice in the lock file",
+				"Port %d is assigned to %s (%s) and to %s (%s); a merge of two branches that each handed it out keeps both. netplan42 never renumbers a port by itself.%s%s Delete the entry of the one that does not use the port yet, then run netplan42 plan to give it a free port, and commit %s.",
+				a.Port, first.Key, lockPosition(first, lockName), a.Key, lockPosition(a, lockName),
+				inUse(opts.InUse, first), inUse(opts.InUse, a), lockName))
+			kept[a.Key] = true
+			w.s.Port = a.Port
+			continue
 		case p.fixed.has(a.Port):
 			for _, h := range p.holders(a.Port, w) {
 				diags = append(diags, errorAt(h.rng, "Port assigned to another service",
@@ -284,6 +309,17 @@ func releaseReason(cfg *Config, computers map[string]*Computer, k AssignmentKey)
 		}
 	}
 	return "no longer in the config"
+}
+
+// inUse is the sentence saying where a is in use, or "" when unknown.
+func inUse(f func(Assignment) string, a Assignment) string {
+	if f == nil {
+		return ""
+	}
+	if where := f(a); where != "" {
+		return fmt.Sprintf(" %s is in use: %s.", a.Key, where)
+	}
+	return ""
 }
 
 // lockPosition says where the lock file records a, for messages.

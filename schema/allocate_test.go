@@ -265,7 +265,6 @@ func TestAllocateExhausted(t *testing.T) {
 func TestAllocateMoves(t *testing.T) {
 	lock := &Lock{Assignments: []Assignment{
 		{Key: AssignmentKey{"home", "computer.a", "s0"}, Port: 1024},
-		{Key: AssignmentKey{"home", "computer.b", "s0"}, Port: 1024}, // two branches merged
 		{Key: AssignmentKey{"home", "computer.c", "s0"}, Port: 1030},
 		{Key: AssignmentKey{"home", "computer.d", "s0"}, Port: 2000},
 		{Key: AssignmentKey{"home", "computer.e", "s0"}, Port: 1040},
@@ -280,7 +279,7 @@ network "office" {}
 	mustNoDiags(t, diags)
 	want := []string{
 		`released port 1040 of computer.e service "s0" (computer.e is now in network "office")`,
-		`moved computer.b service "s0" from port 1024 to 1025 (1024 is also assigned to computer.a service "s0" in the lock file)`,
+		`assigned port 1025 to computer.b service "s0"`,
 		`moved computer.c service "s0" from port 1030 to 1026 (1030 is reserved in network "home")`,
 		`moved computer.d service "s0" from port 2000 to 1027 (2000 is outside listen_ports 1024-1100 of network "home")`,
 		`assigned port 1024 to computer.e service "s0"`,
@@ -292,8 +291,61 @@ network "office" {}
 		t.Errorf("lock = %v", ports(next))
 	}
 	// The input lock is not modified.
-	if lock.Assignments[1].Port != 1024 || len(lock.Assignments) != 5 {
+	if lock.Assignments[1].Port != 1030 || len(lock.Assignments) != 4 {
 		t.Error("Allocate modified its input lock")
+	}
+}
+
+// TestAllocateMergedDuplicate: a merge of two branches that each handed
+// out port 1024 must not renumber either computer; it is an error naming
+// both entries, and which one state shows in use.
+func TestAllocateMergedDuplicate(t *testing.T) {
+	src := fleet(home, "a home auto", "b home auto", "c home auto")
+	lockSrc := `assignment "home" "computer.a" "s0" {
+  port = 1024
+}
+
+assignment "home" "computer.b" "s0" {
+  port = 1024
+}
+
+assignment "home" "computer.c" "s0" {
+  port = 1025
+}
+`
+	lock, ldiags := ParseLock([]byte(lockSrc), LockFileName)
+	mustNoDiags(t, ldiags)
+	cfg, diags := LoadFiles(map[string][]byte{"main.hcl": []byte(src)}, "", Options{})
+	mustNoDiags(t, diags)
+	inUse := func(a Assignment) string {
+		if a.Key.Computer == "computer.b" {
+			return "state file b.json records it"
+		}
+		return ""
+	}
+	_, changes, adiags := AllocateWith(cfg, lock, AllocateOptions{InUse: inUse})
+	if countErrors(adiags) != 1 {
+		t.Fatalf("want one error, got %v", adiags)
+	}
+	d := adiags[0]
+	for _, want := range []string{"Port 1024", `computer.a service "s0" (netplan42.lock.hcl:1)`, `computer.b service "s0" (netplan42.lock.hcl:5)`,
+		`computer.b service "s0" is in use: state file b.json records it`} {
+		if !strings.Contains(d.Detail, want) {
+			t.Errorf("detail lacks %q:\n%s", want, d.Detail)
+		}
+	}
+	if d.Subject == nil || d.Subject.Start.Line != 5 {
+		t.Errorf("subject = %v, want line 5", d.Subject)
+	}
+	for _, c := range changes {
+		if c.Action == LockMove {
+			t.Errorf("a merged duplicate moved a port: %s", c)
+		}
+	}
+	for _, name := range []string{"a", "b"} {
+		if p := cfg.Computer(name).Services[0].Port; p != 1024 {
+			t.Errorf("computer %s port = %d, want 1024 kept", name, p)
+		}
 	}
 }
 
