@@ -2,7 +2,6 @@ package schema
 
 import (
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 )
 
@@ -10,7 +9,7 @@ import (
 // refuses a file with syntax errors, whose layout would be a guess;
 // filename names it in the diagnostics.
 func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
-	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
+	if _, diags := parseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
 		return nil, diags
 	}
 	return hclwrite.Format(src), nil

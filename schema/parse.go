@@ -36,7 +36,7 @@ func parseFiles(files map[string][]byte, names []string) ([]*hcl.File, [][]hcl.B
 		}
 	}
 	parse := func(p *piece) {
-		p.f, p.diags = hclsyntax.ParseConfig(p.src, names[p.file], p.start)
+		p.f, p.diags = parseConfig(p.src, names[p.file], p.start)
 	}
 	var wg sync.WaitGroup
 	next := make(chan *piece)

@@ -148,7 +148,7 @@ func (l *loader) variables(blocks []*hcl.Block, opts Options) cty.Value {
 
 // varFile sets variables from the attributes of a --var-file.
 func (l *loader) varFile(vars map[string]*variable, path string, src []byte) {
-	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	f, diags := parseConfig(src, path, hcl.InitialPos)
 	if f != nil {
 		l.cfg.Files[path] = f
 	}
@@ -194,7 +194,7 @@ func (l *loader) setRaw(v *variable, raw, source string) {
 		l.setVariable(v, cty.StringVal(raw), rng, source)
 		return
 	}
-	expr, diags := hclsyntax.ParseExpression([]byte(raw), name, hcl.InitialPos)
+	expr, diags := parseExpression([]byte(raw), name, hcl.InitialPos)
 	var val cty.Value
 	if !diags.HasErrors() {
 		val, diags = expr.Value(nil)
@@ -204,7 +204,7 @@ func (l *loader) setRaw(v *variable, raw, source string) {
 		// puzzle someone who typed a command line.
 		l.add(errorAt(rng, "Invalid value for variable",
 			"Variable %q is %s, so the value from %s is read as an HCL expression, like 5000 or [\"a\", \"b\"], and %q is not one: %s",
-			v.name, typeName(v.ty), source, raw, diags[0].Detail))
+			v.name, typeName(v.ty), source, shorten(raw, 200), diags[0].Detail))
 		v.value = cty.DynamicVal
 		return
 	}
@@ -243,4 +243,12 @@ func typeName(ty cty.Type) string {
 		return "an " + s
 	}
 	return "a " + s
+}
+
+// shorten cuts s to at most n bytes for a message, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
