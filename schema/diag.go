@@ -10,10 +10,25 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
+// MaxPrinted is how many diagnostics WriteDiagnostics prints; it counts the
+// rest. A broken fleet file can have tens of thousands, and the first ones
+// are the ones to fix.
+const MaxPrinted = 50
+
 // WriteDiagnostics renders diags as text the way HCL does, quoting the
 // offending lines of files. width wraps the detail text; 0 means no wrap.
+// It prints at most MaxPrinted and then says how many more there are.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool, width uint) error {
-	return hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags)
+	dw := &diagWriter{w: w, files: files, width: width, color: color, lines: map[string][]int{}}
+	for i, d := range diags {
+		if i == MaxPrinted {
+			return dw.more(diags[i:])
+		}
+		if err := dw.write(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errorAt returns an error diagnostic about rng; a zero rng, for something
