@@ -34,10 +34,10 @@ func parseExpression(src []byte, filename string, start hcl.Pos) (hclsyntax.Expr
 
 // Scanner modes: the kind of each open level.
 const (
-	modeExpr     = iota // inside { [ ( or ${ }: expression syntax
-	modeString          // inside "…": a quoted template
-	modeHeredoc         // inside <<EOT … EOT
-	modeStrInterp       // ${ or %{ inside a string or heredoc: expression syntax until }
+	modeExpr      = iota // inside { [ ( or ${ }: expression syntax
+	modeString           // inside "…": a quoted template
+	modeHeredoc          // inside <<EOT … EOT
+	modeStrInterp        // ${ or %{ inside a string or heredoc: expression syntax until }
 )
 
 type level struct {

@@ -150,7 +150,7 @@ func (dw *diagWriter) snippet(b *bytes.Buffer, name string, src []byte, snip, hl
 // rules: empty ranges overlap nothing; a range holds its start, not its end.
 type byteRange struct{ start, end int }
 
-func (r byteRange) empty() bool        { return r.start == r.end }
+func (r byteRange) empty() bool         { return r.start == r.end }
 func (r byteRange) contains(o int) bool { return o >= r.start && o < r.end }
 
 func (r byteRange) overlaps(o byteRange) bool {
