@@ -3,12 +3,16 @@
 // its port mapping table back, and adds and deletes mappings.
 //
 // Open discovers; Router.Observe returns a planner.RouterView without
-// changing anything; Router.Add and Router.Delete change one mapping each.
+// changing anything; Router.Add and Router.Delete change one mapping each,
+// and Router.Lookup reads one back. A key whose lookup the router fails is
+// in the view's Unknown, never left out as if absent; Add reads back what
+// the router granted and fails when it does not forward to the asker.
 // When neither protocol answers, Open returns a Router in manual mode whose
 // view says what was tried and whose Add and Delete fail with ErrManual.
 //
 // Every network exchange is bounded by Config.Timeout and, for HTTP, by a
-// body size cap, and talks to the gateway only: an SSDP reply counts only
+// body size cap; a listing also by its count caps and listBudget in all.
+// Every exchange talks to the gateway only: an SSDP reply counts only
 // when it comes from the gateway and names a description URL on it, and the
 // HTTP client refuses any other host, so a rogue LAN host is never
 // contacted.
@@ -16,7 +20,8 @@
 // Errors name the operation and the value and carry typed causes:
 // *UPnPError (the router's error code), *ConflictError (who holds a port),
 // *NotOursError (a UPnP delete refused because the port's entry is
-// someone else's now; errors.Is planner.ErrNotOurs), *NATPMPError, and the
+// someone else's now; errors.Is planner.ErrNotOurs), *NotGrantedError (an
+// OK that left the port to another client or none), *NATPMPError, and the
 // sentinels ErrConflict, ErrRefused, ErrNoExternalAddress, ErrTimeout and
 // ErrManual for errors.Is.
 package router
