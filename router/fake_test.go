@@ -40,6 +40,7 @@ type fakeIGD struct {
 	// HTML body and no SOAP fault, as some routers' web servers send.
 	addKeepsHolder bool // AddPortMapping on another client's key answers OK and keeps that entry
 	addDropped     bool // AddPortMapping answers OK and stores nothing
+	blankClient    bool // GetSpecificPortMappingEntry leaves NewInternalClient empty
 	endless        bool // a table that never ends: every index has an entry, every page is full
 	// silentAt makes the router go silent at its silentAt-th
 	// AddPortMapping: that request and every later one get no answer;
@@ -180,6 +181,9 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m := f.entries[i]
+		if f.blankClient {
+			m.InternalAddress = netip.Addr{}
+		}
 		ok(fmt.Sprintf("<NewInternalPort>%d</NewInternalPort><NewInternalClient>%s</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>%s</NewPortMappingDescription><NewLeaseDuration>%d</NewLeaseDuration>", m.InternalPort, m.InternalAddress, m.Description, m.LeaseSeconds))
 	case "GetGenericPortMappingEntry":
 		var i int

@@ -144,19 +144,26 @@ func TestFakeAddReadBack(t *testing.T) {
 	}
 }
 
-// An add the router accepts but whose read-back fails is reported as not
-// verified, not as a plain success.
+// An add the router accepts but whose read-back fails, or does not name
+// the client, is reported as not verified, not as a plain success.
 func TestFakeAddUnverified(t *testing.T) {
-	f := &fakeIGD{noSpecific: 501}
-	r := fakeRouter(t, f, time.Second)
-	c, n := trustComputer(1)
-	p := planner.Compute(planner.Input{Computer: c, Network: n, Now: time.Now(),
-		Observed: planner.Observed{Refreshed: true, Router: planner.RouterView{Protocol: planner.ViaUPnP, InternalAddress: loopback, Listed: true}}})
-	var out bytes.Buffer
-	_, res, err := apply.Apply(context.Background(), p, planner.Prior{}, apply.Drivers{Mapper: r, Via: planner.ViaUPnP}, &memState{}, apply.Options{Progress: &out})
-	t.Logf("%v %v\n%s", res, err, out.String())
-	if err != nil || !strings.Contains(out.String(), "Creation complete, not verified") || !strings.Contains(out.String(), "could not read the mapping back") {
-		t.Errorf("apply said:\n%s", out.String())
+	for _, tc := range []struct {
+		f    *fakeIGD
+		note string
+	}{
+		{&fakeIGD{noSpecific: 501}, "could not read the mapping back"},
+		{&fakeIGD{blankClient: true}, "without naming a valid internal client"},
+	} {
+		r := fakeRouter(t, tc.f, time.Second)
+		c, n := trustComputer(1)
+		p := planner.Compute(planner.Input{Computer: c, Network: n, Now: time.Now(),
+			Observed: planner.Observed{Refreshed: true, Router: planner.RouterView{Protocol: planner.ViaUPnP, InternalAddress: loopback, Listed: true}}})
+		var out bytes.Buffer
+		_, res, err := apply.Apply(context.Background(), p, planner.Prior{}, apply.Drivers{Mapper: r, Via: planner.ViaUPnP}, &memState{}, apply.Options{Progress: &out})
+		t.Logf("%v %v\n%s", res, err, out.String())
+		if err != nil || !strings.Contains(out.String(), "Creation complete, not verified") || !strings.Contains(out.String(), tc.note) {
+			t.Errorf("apply said:\n%s", out.String())
+		}
 	}
 }
 

@@ -508,6 +508,10 @@ func (d *igd) add(ctx context.Context, m planner.Mapping, local netip.Addr, time
 		}
 	case !ok:
 		return planner.Grant{}, &opError{Op: "upnp AddPortMapping", Value: mappingValue(m), Err: &NotGrantedError{Want: m}}
+	case !got.InternalAddress.IsValid():
+		// The router would not say which client: unknown, not another.
+		g.Unverified = errors.New("the router read it back without naming a valid internal client")
+		g.Mapping.LeaseSeconds = got.LeaseSeconds
 	case got.InternalAddress != m.InternalAddress.Unmap() || got.InternalPort != m.InternalPort:
 		return planner.Grant{}, &opError{Op: "upnp AddPortMapping", Value: mappingValue(m), Err: &NotGrantedError{Want: m, Got: got, Found: true},
 			Hint: "another computer holds the port; netplan42 leaves it alone"}
