@@ -203,6 +203,11 @@ func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (nat
 		}
 		wait *= 2
 	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Interrupted: the router was not given its time, so this is no
+		// statement that it did not answer.
+		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, ctx.Err())
+	}
 	if lastErr != nil {
 		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %v", gw, lastErr)
 	}

@@ -140,3 +140,16 @@ func TestNATPMPExchangeNoDeadline(t *testing.T) {
 		t.Fatalf("after %v: %v", d, err)
 	}
 }
+
+// An exchange interrupted (Ctrl-C) ends with the context's error, not
+// ErrTimeout: the router was not given its time, and apply must not take
+// it for a router gone silent.
+func TestNATPMPExchangeCancelled(t *testing.T) {
+	srv := natpmpServer(t, func([]byte) [][]byte { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := natpmpExchange(ctx, srv, natpmpExternalRequest())
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
