@@ -74,7 +74,7 @@ func runCheck(ctx context.Context, stdio IO, f *checkFlags, args []string) error
 	if f.timeout <= 0 || f.timeout > time.Minute {
 		return fmt.Errorf("--timeout %s: want more than 0 and at most 1m", f.timeout)
 	}
-	cfg, _, err := loadConfig(stdio, &f.configFlags, false)
+	cfg, _, err := loadConfigContext(ctx, stdio, &f.configFlags, false)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ type planned struct {
 }
 
 func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, op string, destroy, refresh bool) (*planned, error) {
-	cfg, _, err := loadConfig(stdio, cf, true)
+	cfg, _, err := loadConfigContext(ctx, stdio, cf, true)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func runPlan(ctx context.Context, stdio IO, f *planFlags) error {
 		if f.out != "" || f.computer != "" || !f.refresh {
 			return errors.New("--all is an offline view of the whole fleet: it takes no --out, --computer or --refresh")
 		}
-		return runPlanAll(stdio, f)
+		return runPlanAll(ctx, stdio, f)
 	}
 	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, "plan", false, f.refresh)
 	if err != nil {
@@ -140,8 +140,8 @@ func runPlan(ctx context.Context, stdio IO, f *planFlags) error {
 	return nil
 }
 
-func runPlanAll(stdio IO, f *planFlags) error {
-	cfg, _, err := loadConfig(stdio, &f.configFlags, true)
+func runPlanAll(ctx context.Context, stdio IO, f *planFlags) error {
+	cfg, _, err := loadConfigContext(ctx, stdio, &f.configFlags, true)
 	if err != nil {
 		return err
 	}

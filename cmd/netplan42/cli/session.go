@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,60 @@ func envOr(name, def string) string {
 // without, it only counts them. It fails with reported when the config has
 // errors.
 func loadConfig(stdio IO, f *configFlags, write bool) (*schema.Config, int, error) {
+	return loadConfigContext(context.Background(), stdio, f, write)
+}
+
+// loadConfigContext is loadConfig that gives up when ctx ends (SIGINT),
+// even in the middle of parsing a large fleet: nothing has been touched
+// yet, so there is nothing to finish.
+func loadConfigContext(ctx context.Context, stdio IO, f *configFlags, write bool) (*schema.Config, int, error) {
+	type loaded struct {
+		cfg     *schema.Config
+		pending int
+		err     error
+	}
+	// Diagnostics go through a buffer so that an abandoned load prints
+	// nothing after the interruption is reported.
+	var msgs lockedBuffer
+	done := make(chan loaded, 1)
+	go func() {
+		var l loaded
+		l.cfg, l.pending, l.err = loadNow(IO{In: stdio.In, Out: stdio.Out, Err: &msgs}, f, write, stdio.Err)
+		done <- l
+	}()
+	select {
+	case l := <-done:
+		msgs.WriteTo(stdio.Err)
+		return l.cfg, l.pending, l.err
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("interrupted while reading the configuration: %w", context.Cause(ctx))
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) WriteTo(w io.Writer) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.WriteTo(w)
+}
+
+// loadNow is loadConfigNow; tests replace it with a load that never ends.
+var loadNow = loadConfigNow
+
+// loadConfigNow is loadConfig's work; term is the real stderr, for
+// deciding on colour and width.
+func loadConfigNow(stdio IO, f *configFlags, write bool, term io.Writer) (*schema.Config, int, error) {
 	if f.lockfile != "update" && f.lockfile != "readonly" {
 		return nil, 0, fmt.Errorf(`--lockfile=%s: want "update" or "readonly"`, f.lockfile)
 	}
@@ -95,8 +150,14 @@ func loadConfig(stdio IO, f *configFlags, write bool) (*schema.Config, int, erro
 		if lock != nil && lock.File != nil {
 			cfg.Files[lock.Filename] = lock.File // for snippets in lock file errors
 		}
+		// A lock file that does not parse is an error like a config that
+		// does not: allocating without it would hand its ports out anew.
+		diags = append(diags, ldiags...)
 		if !ldiags.HasErrors() {
-			next, changes, adiags := schema.Allocate(cfg, lock, f.lockfile == "readonly")
+			next, changes, adiags := schema.AllocateWith(cfg, lock, schema.AllocateOptions{
+				Readonly: f.lockfile == "readonly",
+				InUse:    stateInUse(cfg),
+			})
 			diags = append(diags, adiags...)
 			pending = len(changes)
 			if write && !adiags.HasErrors() && len(changes) > 0 {
@@ -115,12 +176,39 @@ func loadConfig(stdio IO, f *configFlags, write bool) (*schema.Config, int, erro
 		if cfg != nil {
 			files = cfg.Files
 		}
-		schema.WriteDiagnostics(stdio.Err, files, diags, useColor(stdio.Err, f.noColor), termWidth(stdio.Err))
+		schema.WriteDiagnostics(stdio.Err, files, diags, useColor(term, f.noColor), termWidth(term))
 	}
 	if diags.HasErrors() || cfg == nil {
 		return nil, 0, reported
 	}
 	return cfg, pending, nil
+}
+
+// stateInUse says where this machine's state shows an assignment in use:
+// the default state file of its computer records a mapping or rule of the
+// service on the port. It reads state only when asked, for a conflict.
+func stateInUse(cfg *schema.Config) func(schema.Assignment) string {
+	return func(a schema.Assignment) string {
+		c := cfg.Computer(strings.TrimPrefix(a.Key.Computer, "computer."))
+		if c == nil {
+			return ""
+		}
+		store := state.NewFileStore(state.DefaultPath(c.Tag()))
+		s, err := store.Read()
+		if err != nil || s == nil || s.Computer != c.Address() {
+			return ""
+		}
+		tag := planner.Tag(c.Tag(), a.Key.Service)
+		for _, r := range s.Prior.Resources {
+			switch {
+			case r.Mapping != nil && r.Mapping.Description == tag && r.Mapping.InternalPort == a.Port:
+				return fmt.Sprintf("%s records its router mapping to port %d", store, a.Port)
+			case r.Rule != nil && r.Rule.Comment == tag && r.Rule.Port == a.Port:
+				return fmt.Sprintf("%s records its firewall rule for port %d", store, a.Port)
+			}
+		}
+		return ""
+	}
 }
 
 // configDir is the directory of a config path: the lock file lives there.

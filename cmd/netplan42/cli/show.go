@@ -100,7 +100,7 @@ func showTarget(ctx context.Context, stdio IO, f *showFlags) (*target, error) {
 		return t, t.open(ctx, &f.targetFlags, "show", false)
 	}
 	if useConfig {
-		cfg, _, err := loadConfig(stdio, &f.configFlags, false)
+		cfg, _, err := loadConfigContext(ctx, stdio, &f.configFlags, false)
 		if err != nil {
 			return nil, err
 		}

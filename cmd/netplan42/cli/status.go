@@ -81,7 +81,7 @@ what the OS lets it see and says what it could not.`,
 }
 
 func runStatus(ctx context.Context, stdio IO, f *statusFlags) error {
-	cfg, pending, err := loadConfig(stdio, &f.configFlags, false)
+	cfg, pending, err := loadConfigContext(ctx, stdio, &f.configFlags, false)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ writes it, and contacts no router.`,
 		Example: "  netplan42 validate --config examples/crashplan-home",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, pending, err := loadConfig(stdio, f, false)
+			cfg, pending, err := loadConfigContext(cmd.Context(), stdio, f, false)
 			if err != nil {
 				return err
 			}
