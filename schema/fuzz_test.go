@@ -21,6 +21,13 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte(varsConfig), "port=5005\nusers=[\"a\"]\nname=x")
 	f.Add([]byte(`variable "n" { type = map(number) }`), "n={a = 1}")
+	// Nesting near and past MaxNesting, in every form the check counts.
+	for _, n := range []int{MaxNesting - 2, MaxNesting + 1} {
+		f.Add([]byte("locals {\n x = "+strings.Repeat("[", n)+strings.Repeat("]", n)+"\n}\n"), "")
+		f.Add([]byte("locals {\n x = \""+strings.Repeat("${\"", n)+strings.Repeat("\"}", n)+"\"\n}\n"), "")
+		f.Add([]byte("locals {\n x = "+strings.Repeat("!", n)+"true\n}\n"), "")
+	}
+	f.Add([]byte("locals {\n x = <<EOT\n${[[[1]]]}\n[[[\nEOT\n}\n"), "")
 
 	f.Fuzz(func(t *testing.T, src []byte, vars string) {
 		opts := Options{Env: []string{"NETPLAN42_VAR_port=6000"}}
@@ -63,9 +70,18 @@ func FuzzParseLock(f *testing.F) {
 		}
 		f.Add(src)
 	}
+	f.Add([]byte("<<<<<<< HEAD\nassignment \"a\" \"computer.b\" \"c\" {\n  port = 1\n}\n=======\n>>>>>>> x\n"))
+	f.Add([]byte("assignment \"a\" \"computer.b\" \"c\" {\n  port = 1 + 1\n}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		lock, diags := ParseLock(src, LockFileName)
 		if diags.HasErrors() {
+			// Every mistake names the file and a line: the user must
+			// find it.
+			for _, d := range diags {
+				if d.Subject == nil || d.Subject.Filename != LockFileName || d.Subject.Start.Line < 1 {
+					t.Fatalf("diagnostic without a place: %v", d)
+				}
+			}
 			return
 		}
 		again, diags := ParseLock(lock.Bytes(), LockFileName)
