@@ -345,6 +345,9 @@ const (
 	readyHTTP   = "HTTP listening on port"
 )
 
+// routerNice is miniupnpd's scheduling priority (nice value).
+const routerNice = -10
+
 // startRouter writes the config and starts miniupnpd in the foreground in
 // the router namespace, in a session of its own so a persistent lab outlives
 // the command that started it.
@@ -370,6 +373,11 @@ func (l *Lab) startRouter(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("lab: start miniupnpd: %v", err)
 	}
+	// The lab's router stands for a device of its own, which a busy
+	// computer does not slow down: on a loaded machine miniupnpd at normal
+	// priority missed netplan42's 700 ms SSDP window. `ip netns exec`
+	// execs miniupnpd in place, so this is its pid. Best effort.
+	syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, routerNice)
 	l.mu.Lock()
 	l.cmd, l.pid = cmd, cmd.Process.Pid
 	l.mu.Unlock()

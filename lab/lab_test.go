@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,6 +19,15 @@ func TestStartRestartClose(t *testing.T) {
 	out := l.Host(2).MustRun(t, "upnpc", "-u", url, "-s")
 	if !strings.Contains(out, "ExternalIPAddress = 11.0.0.1") {
 		t.Fatalf("upnpc -s from host2:\n%s", out)
+	}
+	// The router runs at a priority a busy machine does not starve.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	if f := strings.Fields(rest); len(f) < 17 || f[16] != fmt.Sprint(routerNice) {
+		t.Errorf("miniupnpd's nice value: /proc/%d/stat %s", l.PID(), stat)
 	}
 	out = l.Host(1).MustRun(t, "natpmpc", "-g", "192.0.2.1")
 	if !strings.Contains(out, "Public IP address : 11.0.0.1") {
