@@ -224,7 +224,7 @@ func TestFakeSilentMidApply(t *testing.T) {
 	}{{"on an add", false, 2}, {"on a read-back", true, 3}} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeIGD{silentAt: 3, silentAfter: tc.after}
-			r := fakeRouter(t, f, 300*time.Millisecond)
+			r := fakeRouter(t, f, time.Second) // generous: a busy machine must not time out the answered calls
 			c, n := trustComputer(6)
 			_, next, res, err, out := planAndApply(t, context.Background(), r, c, n, planner.Prior{}, false)
 			t.Logf("%v\n%v\n%s", res, err, out)
