@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -78,8 +79,33 @@ func runAgent(ctx context.Context, stdio IO, f *agentFlags) error {
 		return fmt.Errorf("--log-format=%s: want text or json", f.logFormat)
 	}
 	log := slog.New(h)
+	// The first SIGINT or SIGTERM ends ctx; a second one cuts the release
+	// on exit short.
+	again := make(chan os.Signal, 1)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-ctx.Done():
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		case <-done:
+		}
+	}()
+	defer func() {
+		close(done)
+		<-exited
+		signal.Stop(again)
+	}()
 	r := &agentRunner{flags: f, log: log}
-	if err := r.Reload(); err != nil {
+	a := agent.New(agent.Config{
+		Interval: f.interval, Listen: f.listen, ReleaseOnExit: f.releaseOnExit, Abort: again,
+		ConfigPath: f.config, Files: r.files, Logger: log,
+	}, r)
+	if err := a.Load(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info("agent stopped while reading its first config; nothing was changed")
+			return nil
+		}
 		// The first config must be good: there is no last good one.
 		fmt.Fprintln(stdio.Err, err)
 		return reported
@@ -87,15 +113,13 @@ func runAgent(ctx context.Context, stdio IO, f *agentFlags) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	a := agent.New(agent.Config{
-		Interval: f.interval, Listen: f.listen, ReleaseOnExit: f.releaseOnExit,
-		ConfigPath: f.config, Logger: log,
-	}, r)
 	return a.Run(ctx, hup)
 }
 
 // agentRunner is the agent's Reconciler: the same config, planner, state
-// and drivers as plan and apply.
+// and drivers as plan and apply. As an agent.Stager it reads a config
+// without taking it into use, so the agent can check the files held still
+// meanwhile.
 type agentRunner struct {
 	flags    *agentFlags
 	log      *slog.Logger
@@ -104,25 +128,99 @@ type agentRunner struct {
 	dir      string
 }
 
-// Reload loads the config; on error the last good one stays.
+var _ agent.Stager = (*agentRunner)(nil)
+
+// files lists every file the config is read from, for the agent's
+// fingerprint: the config file or the *.hcl files of the config directory
+// (the lock file and *.vars.hcl among them), the lock file beside a config
+// file, and the --var-file files.
+func (r *agentRunner) files() []string {
+	f := &r.flags.configFlags
+	var files []string
+	if fi, err := os.Stat(f.config); err == nil && fi.IsDir() {
+		files, _ = filepath.Glob(filepath.Join(f.config, "*.hcl"))
+	} else {
+		files = append(files, f.config)
+	}
+	files = append(files, filepath.Join(configDir(f.config), schema.LockFileName))
+	return append(files, f.varFiles...)
+}
+
+// Reload loads the config and takes it into use; on error the last good one
+// stays.
 func (r *agentRunner) Reload() error {
-	var msgs bytes.Buffer
-	cfg, _, err := loadConfig(IO{Err: &msgs}, &r.flags.configFlags, true)
+	st, err := r.Stage()
 	if err != nil {
-		if errors.Is(err, reported) {
-			return errors.New(strings.TrimSpace(msgs.String()))
-		}
 		return err
 	}
-	c, err := pickComputer(cfg, r.flags.computer)
+	return st.Use()
+}
+
+// Stage reads the config without writing the lock file, so that reading
+// leaves the files as they were. New port assignments are recorded by Use.
+// It changes nothing in r: the agent may abandon it.
+func (r *agentRunner) Stage() (*agent.Staged, error) {
+	c, n, dir, pending, err := r.read(false)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	names := serviceNames(c)
+	return &agent.Staged{Services: names, Use: func() error {
+		if pending > 0 {
+			// Read once more, recording the new assignments in the
+			// lock file this time. The agent checked that the files
+			// held still while Stage read them: a read that differs
+			// now is another edit under way.
+			c2, n2, dir2, _, err := r.read(true)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(serviceNames(c2), names) {
+				return agent.ErrUnsettled
+			}
+			c, n, dir = c2, n2, dir2
+		}
+		r.computer, r.network, r.dir = c, n, dir
+		return nil
+	}}, nil
+}
+
+// InUse names the services of the config in use.
+func (r *agentRunner) InUse() []string {
+	if r.computer == nil {
+		return nil
+	}
+	return serviceNames(r.computer)
+}
+
+// read loads the config and picks this computer; with write it records new
+// port assignments in the lock file, else pending counts them.
+func (r *agentRunner) read(write bool) (c *schema.Computer, n *schema.Network, dir string, pending int, err error) {
+	var msgs bytes.Buffer
+	cfg, pending, err := loadConfig(IO{Err: &msgs}, &r.flags.configFlags, write)
+	if err != nil {
+		if errors.Is(err, reported) {
+			err = errors.New(strings.TrimSpace(msgs.String()))
+		}
+		return nil, nil, "", 0, err
+	}
+	if c, err = pickComputer(cfg, r.flags.computer); err != nil {
+		return nil, nil, "", 0, err
 	}
 	if m := strings.TrimSpace(msgs.String()); m != "" {
 		r.log.Info("config notes", "text", m)
 	}
-	r.computer, r.network, r.dir = c, cfg.Networks[c.Network], cfg.Dir
-	return nil
+	return c, cfg.Networks[c.Network], cfg.Dir, pending, nil
+}
+
+// serviceNames returns the names of c's services, sorted.
+func serviceNames(c *schema.Computer) []string {
+	names := make([]string, 0, len(c.Services))
+	for _, s := range c.Services {
+		names = append(names, s.Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (r *agentRunner) Reconcile(ctx context.Context) (agent.Report, error) {
