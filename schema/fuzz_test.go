@@ -73,6 +73,7 @@ func FuzzParseLock(f *testing.F) {
 	f.Add([]byte("<<<<<<< HEAD\nassignment \"a\" \"computer.b\" \"c\" {\n  port = 1\n}\n=======\n>>>>>>> x\n"))
 	f.Add([]byte("assignment \"a\" \"computer.b\" \"c\" {\n  port = 1 + 1\n}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
+		checkSameAsHCL(t, src) // the line parser agrees with HCL's
 		lock, diags := ParseLock(src, LockFileName)
 		if diags.HasErrors() {
 			// Every mistake names the file and a line: the user must

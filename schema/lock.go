@@ -9,12 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/netplan42/netplan42/internal/userfile"
@@ -86,21 +84,7 @@ func (l *Lock) Lookup(k AssignmentKey) (Assignment, bool) {
 // Bytes returns the lock file's content: sorted, so that the same
 // assignments always give the same bytes.
 func (l *Lock) Bytes() []byte {
-	var b strings.Builder
-	b.WriteString(lockHeader)
-	as := slices.Clone(l.Assignments)
-	slices.SortFunc(as, func(a, b Assignment) int { return a.Key.compare(b.Key) })
-	for _, a := range as {
-		b.WriteString("\nassignment ")
-		for _, label := range []string{a.Key.Network, a.Key.Computer, a.Key.Service} {
-			b.Write(hclwrite.TokensForValue(cty.StringVal(label)).Bytes())
-			b.WriteByte(' ')
-		}
-		b.WriteString("{\n  port = ")
-		b.WriteString(strconv.Itoa(int(a.Port)))
-		b.WriteString("\n}\n")
-	}
-	return []byte(b.String())
+	return lockBytes(l.Assignments)
 }
 
 var (
@@ -117,6 +101,14 @@ var (
 // ParseLock parses the content of a lock file; filename names it in
 // diagnostics.
 func ParseLock(src []byte, filename string) (*Lock, hcl.Diagnostics) {
+	if lock, ok := parseCanonicalLock(src, filename); ok {
+		return lock, nil
+	}
+	return parseLockHCL(src, filename)
+}
+
+// parseLockHCL parses any lock file through HCL, with full diagnostics.
+func parseLockHCL(src []byte, filename string) (*Lock, hcl.Diagnostics) {
 	lock := &Lock{Filename: filename}
 	if diags := conflictMarkers(src, filename); diags.HasErrors() {
 		lock.File = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
