@@ -146,10 +146,15 @@ func runPlanAll(ctx context.Context, stdio IO, f *planFlags) error {
 		return err
 	}
 	fleet := planner.Fleet(cfg)
+	// A fleet view is tens of thousands of lines: one write per line
+	// cost more than rendering them.
+	out := bufio.NewWriterSize(stdio.Out, 64<<10)
 	if f.json {
-		return planner.RenderFleetJSON(stdio.Out, fleet)
+		err = planner.RenderFleetJSON(out, fleet)
+	} else {
+		err = planner.RenderFleet(out, fleet, planner.RenderOptions{Color: useColor(stdio.Out, f.noColor)})
 	}
-	return planner.RenderFleet(stdio.Out, fleet, planner.RenderOptions{Color: useColor(stdio.Out, f.noColor)})
+	return errors.Join(err, out.Flush())
 }
 
 type applyFlags struct {

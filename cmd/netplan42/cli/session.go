@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -164,9 +166,7 @@ func loadConfigNow(stdio IO, f *configFlags, write bool, term io.Writer) (*schem
 				if err := schema.WriteLock(cfg.Dir, next); err != nil {
 					return nil, 0, fmt.Errorf("writing the lock file: %w", err)
 				}
-				for _, c := range changes {
-					fmt.Fprintf(stdio.Err, "%s: %s\n", schema.LockFileName, c)
-				}
+				reportLockChanges(stdio.Err, changes)
 				pending = 0
 			}
 		}
@@ -182,6 +182,42 @@ func loadConfigNow(stdio IO, f *configFlags, write bool, term io.Writer) (*schem
 		return nil, 0, reported
 	}
 	return cfg, pending, nil
+}
+
+// manyAssigned is how many new assignments are listed one by one; beyond
+// it (a new fleet), they are counted in one line.
+const manyAssigned = 20
+
+// reportLockChanges says what changed in the lock file: every move and
+// release (ports that changed), and new assignments one by one unless
+// there are many.
+func reportLockChanges(w io.Writer, changes []schema.LockChange) {
+	assigned := 0
+	for _, c := range changes {
+		if c.Action == schema.LockAssign {
+			assigned++
+		}
+	}
+	b := bufio.NewWriter(w)
+	for _, c := range changes {
+		if c.Action != schema.LockAssign || assigned <= manyAssigned {
+			fmt.Fprintf(b, "%s: %s\n", schema.LockFileName, c)
+		}
+	}
+	if assigned > manyAssigned {
+		fmt.Fprintf(b, "%s: assigned %s ports to services with port = \"auto\": see %s\n",
+			schema.LockFileName, thousands(assigned), schema.LockFileName)
+	}
+	b.Flush()
+}
+
+// thousands writes n with thousands separators: 30,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // stateInUse says where this machine's state shows an assignment in use:

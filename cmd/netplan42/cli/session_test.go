@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,5 +38,38 @@ func TestLoadConfigInterrupted(t *testing.T) {
 	}
 	if stderr.Len() != 0 {
 		t.Errorf("printed %q", stderr.String())
+	}
+}
+
+// TestReportLockChanges: moves and releases are always listed; new
+// assignments one by one up to manyAssigned, then counted in one line.
+func TestReportLockChanges(t *testing.T) {
+	key := func(i int) schema.AssignmentKey {
+		return schema.AssignmentKey{Network: "n", Computer: "computer.c" + strconv.Itoa(i), Service: "s"}
+	}
+	var few, many []schema.LockChange
+	for i := range manyAssigned {
+		few = append(few, schema.LockChange{Action: schema.LockAssign, Key: key(i), To: uint16(1000 + i)})
+	}
+	for i := range 30000 {
+		many = append(many, schema.LockChange{Action: schema.LockAssign, Key: key(i), To: uint16(1000 + i%60000)})
+	}
+	moved := schema.LockChange{Action: schema.LockMove, Key: key(1), From: 5, To: 6, Reason: "5 is reserved in network \"n\""}
+	var b bytes.Buffer
+	reportLockChanges(&b, few)
+	if n := strings.Count(b.String(), "\n"); n != manyAssigned {
+		t.Errorf("%d assignments gave %d lines", manyAssigned, n)
+	}
+	b.Reset()
+	reportLockChanges(&b, append(many, moved))
+	want := "netplan42.lock.hcl: moved computer.c1 service \"s\" from port 5 to 6 (5 is reserved in network \"n\")\n" +
+		"netplan42.lock.hcl: assigned 30,000 ports to services with port = \"auto\": see netplan42.lock.hcl\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 30000: "30,000", 1234567: "1,234,567"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }
