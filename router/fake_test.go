@@ -249,6 +249,14 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// count returns how many times action was called, read under f's lock:
+// for calls that timed out, whose handlers may still run.
+func (f *fakeIGD) count(action string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[action]
+}
+
 var loopback = netip.MustParseAddr("127.0.0.1")
 
 // fakeRouter serves f on loopback and returns a Router talking to it as
