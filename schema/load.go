@@ -164,6 +164,9 @@ func isVarFile(name string, varFiles []string) bool {
 // contents, dir is the directory the lock file belongs to, and var files
 // come from opts.VarFileData. A file named like the lock file is skipped.
 func LoadFiles(files map[string][]byte, dir string, opts Options) (*Config, hcl.Diagnostics) {
+	if l, ok := loadStreaming(files, dir, opts); ok {
+		return l.cfg, tidy(l.diags)
+	}
 	l := &loader{cfg: &Config{
 		Networks: map[string]*Network{},
 		Dir:      dir,
@@ -250,17 +253,7 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 	ctx.Variables["local"] = l.locals(locals, ctx)
 
 	for _, b := range networks {
-		n := l.network(b, ctx)
-		if n == nil {
-			continue
-		}
-		if prev := l.cfg.Networks[n.Name]; prev != nil {
-			l.add(errorAt(b.LabelRanges[0], "Duplicate network",
-				"A network named %q was already declared at %s. Network names must be unique; rename or remove one of them.",
-				n.Name, position(prev.DeclRange)))
-			continue
-		}
-		l.cfg.Networks[n.Name] = n
+		l.addNetwork(b, ctx)
 	}
 
 	labels := map[string]hcl.Range{}
@@ -279,9 +272,27 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 		unique = append(unique, b)
 	}
 	l.decodeComputers(unique, ctx)
+	l.finish()
+}
 
+// addNetwork decodes a network block and adds it, unless its name is taken.
+func (l *loader) addNetwork(b *hcl.Block, ctx *hcl.EvalContext) {
+	n := l.network(b, ctx)
+	if n == nil {
+		return
+	}
+	if prev := l.cfg.Networks[n.Name]; prev != nil {
+		l.add(errorAt(b.LabelRanges[0], "Duplicate network",
+			"A network named %q was already declared at %s. Network names must be unique; rename or remove one of them.",
+			n.Name, position(prev.DeclRange)))
+		return
+	}
+	l.cfg.Networks[n.Name] = n
+}
+
+// finish checks the decoded config as a whole and lists its computers.
+func (l *loader) finish() {
 	l.check()
-
 	l.cfg.Computers = make([]*Computer, len(l.comps))
 	for i, d := range l.comps {
 		l.cfg.Computers[i] = d.c
