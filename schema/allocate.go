@@ -117,8 +117,16 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 		pools[name] = p
 	}
 	byAddress := make(map[string]*Computer, len(cfg.Computers))
-	wants := map[AssignmentKey]want{}
-	var keys []AssignmentKey // sorted, since cfg.Computers is
+	autos := 0
+	for _, c := range cfg.Computers {
+		for _, s := range c.Services {
+			if s.Auto {
+				autos++
+			}
+		}
+	}
+	wants := make(map[AssignmentKey]want, autos)
+	keys := make([]AssignmentKey, 0, autos)
 	for _, c := range cfg.Computers {
 		byAddress[c.Address()] = c
 		p := pools[c.Network]
@@ -142,9 +150,11 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 			}
 		}
 	}
-	slices.SortFunc(keys, AssignmentKey.compare)
+	if !slices.IsSortedFunc(keys, AssignmentKey.compare) {
+		slices.SortFunc(keys, AssignmentKey.compare)
+	}
 
-	next := &Lock{File: lock.File, Filename: lock.Filename}
+	next := &Lock{File: lock.File, Filename: lock.Filename, Assignments: make([]Assignment, 0, len(keys))}
 	lockName := lock.Filename
 	if lockName == "" {
 		lockName = LockFileName
@@ -234,7 +244,9 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 	if readonly {
 		return lock, changes, diags
 	}
-	slices.SortFunc(next.Assignments, func(a, b Assignment) int { return a.Key.compare(b.Key) })
+	if byKey := func(a, b Assignment) int { return a.Key.compare(b.Key) }; !slices.IsSortedFunc(next.Assignments, byKey) {
+		slices.SortFunc(next.Assignments, byKey)
+	}
 	return next, changes, diags
 }
 

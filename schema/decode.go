@@ -86,6 +86,18 @@ func (l *loader) value(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type, requ
 // reference to an undeclared variable or local value gets a message naming
 // it, with a suggestion, instead of HCL's "Unsupported attribute".
 func (l *loader) eval(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	// Most of a fleet's values are plain literals ("auto", 22, "lan"):
+	// take them as HCL would return them, without its evaluator.
+	switch e := expr.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return e.Val, nil
+	case *hclsyntax.TemplateExpr:
+		if len(e.Parts) == 1 {
+			if lit, ok := e.Parts[0].(*hclsyntax.LiteralValueExpr); ok && lit.Val.Type() == cty.String && lit.Val.IsKnown() && !lit.Val.IsNull() {
+				return lit.Val, nil
+			}
+		}
+	}
 	v, diags := expr.Value(ctx)
 	if diags.HasErrors() {
 		diags = l.explainRefs(expr, diags)
