@@ -254,13 +254,22 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 // when on one of this computer's networks.
 func (g *gather) address(r *checkRun, view *planner.RouterView, dns []netip.Addr, dnsErr error, local []netip.Prefix) {
 	t, e := r.c.Target, &r.e
+	// A tag alone proves nothing: on a router without secure mode another
+	// host can describe its mapping like ours. The address is taken from
+	// the router only when every mapping tagged for the target agrees,
+	// and DNS, where it answers on our networks, agrees too.
 	var fromMapping netip.Addr
 	var mappingTag string
+	var tagged []netip.Addr
 	if view != nil {
 		for _, m := range view.Mappings {
 			if comp, _, ok := planner.ParseTag(m.Description); ok && comp == t.Tag() && m.InternalAddress.IsValid() {
-				fromMapping, mappingTag = m.InternalAddress, m.Description
-				break
+				if !slices.Contains(tagged, m.InternalAddress) {
+					tagged = append(tagged, m.InternalAddress)
+				}
+				if !fromMapping.IsValid() {
+					fromMapping, mappingTag = m.InternalAddress, m.Description
+				}
 			}
 		}
 	}
@@ -273,6 +282,14 @@ func (g *gather) address(r *checkRun, view *planner.RouterView, dns []netip.Addr
 	}
 	if !fromDNS.IsValid() && len(dns) > 0 {
 		e.Notes = append(e.Notes, fmt.Sprintf("%q resolves to %s, not on this computer's networks; ignored", t.Hostname, addrsText(dns)))
+	}
+	switch {
+	case len(tagged) > 1:
+		e.Notes = append(e.Notes, fmt.Sprintf("the router holds mappings tagged for %s to %s: one may be another host's imitation of netplan42's tag, so none is trusted for the address", t.Name(), addrsText(tagged)))
+		fromMapping = netip.Addr{}
+	case fromMapping.IsValid() && fromDNS.IsValid() && fromMapping != fromDNS:
+		e.Notes = append(e.Notes, fmt.Sprintf("the router's mapping %q points at %s but %q resolves to %s: trusting DNS", mappingTag, fromMapping, t.Hostname, fromDNS))
+		fromMapping = netip.Addr{}
 	}
 	switch {
 	case g.overrides[t].IsValid():
