@@ -158,6 +158,7 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 		dns     = map[*schema.Computer][]netip.Addr{}
 		dnsErr  = map[*schema.Computer]error{}
 		public  = map[*schema.Network][]netip.Addr{}
+		asked   = map[*schema.Network]bool{}
 		pubErr  = map[*schema.Network]error{}
 		local   []netip.Prefix
 		sameNet bool
@@ -171,9 +172,9 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 		case diagnose.Internal:
 			sameNet = true
 		case diagnose.Public:
-			if _, seen := public[r.c.Network]; !seen && r.c.Network.PublicAddress != "" {
-				n := r.c.Network
-				public[n] = nil
+			// asked, not public: the lookups write public meanwhile.
+			if n := r.c.Network; !asked[n] && n.PublicAddress != "" {
+				asked[n] = true
 				wg.Go(func() {
 					as, err := resolvePublic(ctx, n.PublicAddress, g.timeout)
 					mu.Lock()
