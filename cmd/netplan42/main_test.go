@@ -25,6 +25,11 @@ import (
 // user would.
 var binary string
 
+// buildFlags build the binary. -buildvcs=false: as root in a clone
+// another user owns, git refuses to say the VCS status, and go build would
+// fail.
+var buildFlags = []string{"-buildvcs=false"}
+
 // e2eTemp names the directory TestMain builds the binary in.
 const e2eTemp = "netplan42-e2e"
 
@@ -49,9 +54,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "netplan42")
-	// -buildvcs=false: as root in a clone another user owns, git refuses
-	// to say the VCS status, and go build would fail.
-	out, err := exec.Command("go", "build", "-buildvcs=false", "-o", binary, ".").CombinedOutput()
+	out, err := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", binary, ".")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building netplan42: %v\n%s", err, out)
 		return 1
