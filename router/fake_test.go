@@ -225,6 +225,21 @@ func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				entries = append(entries, planner.Mapping{Protocol: proto, ExternalPort: uint16(10000 + i), InternalAddress: netip.MustParseAddr("127.0.0.2"), InternalPort: 9, Description: "endless"})
 			}
 		}
+		if !f.endless {
+			// In port order from NewStartPort, at most NewNumberOfPorts,
+			// as miniupnpd lists.
+			var start, max int
+			fmt.Sscan(args["NewStartPort"], &start)
+			fmt.Sscan(args["NewNumberOfPorts"], &max)
+			entries = nil
+			for _, m := range f.entries {
+				if int(m.ExternalPort) >= start && m.Protocol.Upper() == args["NewProtocol"] {
+					entries = append(entries, m)
+				}
+			}
+			slices.SortFunc(entries, func(a, b planner.Mapping) int { return int(a.ExternalPort) - int(b.ExternalPort) })
+			entries = entries[:min(len(entries), max)]
+		}
 		for _, m := range entries {
 			if m.Protocol.Upper() == args["NewProtocol"] {
 				fmt.Fprintf(&b, "<p:PortMappingEntry><p:NewRemoteHost></p:NewRemoteHost><p:NewExternalPort>%d</p:NewExternalPort><p:NewProtocol>%s</p:NewProtocol><p:NewInternalPort>%d</p:NewInternalPort><p:NewInternalClient>%s</p:NewInternalClient><p:NewEnabled>1</p:NewEnabled><p:NewDescription>%s</p:NewDescription><p:NewLeaseTime>%d</p:NewLeaseTime></p:PortMappingEntry>",
@@ -493,5 +508,70 @@ func TestFakeRefusesOtherHosts(t *testing.T) {
 		if _, err := get(context.Background(), c, u); err == nil || !strings.Contains(err.Error(), "refusing") {
 			t.Errorf("GET %s: %v", u, err)
 		}
+	}
+}
+
+// A full first page with nothing past it is the whole table: the end
+// check proves it, so no second page and no UDP page are asked for.
+func TestFakeFullPageProvedWhole(t *testing.T) {
+	var ms []planner.Mapping
+	for i := range listPage {
+		ms = append(ms, planner.Mapping{Protocol: planner.TCP, ExternalPort: uint16(20000 + i), InternalPort: 9,
+			InternalAddress: netip.MustParseAddr("127.0.0.2"), Description: fmt.Sprintf("foreign %d", i), LeaseSeconds: 100})
+	}
+	f := &fakeIGD{entries: ms}
+	r := fakeRouter(t, f, 5*time.Second)
+	v, err := r.Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Listed || len(v.Mappings) != listPage || len(v.Notes) != 0 {
+		t.Errorf("listed %v, %d mappings, notes %q", v.Listed, len(v.Mappings), v.Notes)
+	}
+	if n, g := f.calls["GetListOfPortMappings"], f.calls["GetGenericPortMappingEntry"]; n != 1 || g != 1 {
+		t.Errorf("%d pages and %d end checks asked for, want 1 and 1", n, g)
+	}
+}
+
+// When the end check after a full page finds more, listing goes on as
+// before, and the listing is whole only once the final check proves it.
+func TestFakeFullPageMore(t *testing.T) {
+	var ms []planner.Mapping
+	for i := range listPage + 5 {
+		ms = append(ms, planner.Mapping{Protocol: planner.TCP, ExternalPort: uint16(20000 + i), InternalPort: 9,
+			InternalAddress: netip.MustParseAddr("127.0.0.2"), Description: "foreign", LeaseSeconds: 100})
+	}
+	ms = append(ms, foreign(2)...)
+	f := &fakeIGD{entries: ms}
+	r := fakeRouter(t, f, 5*time.Second)
+	v, err := r.Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Listed || len(v.Mappings) != listPage+7 {
+		t.Errorf("listed %v, %d mappings, notes %q", v.Listed, len(v.Mappings), v.Notes)
+	}
+	// TCP twice, UDP once; the end checked after the first page and at the end.
+	if n, g := f.calls["GetListOfPortMappings"], f.calls["GetGenericPortMappingEntry"]; n != 3 || g != 2 {
+		t.Errorf("%d pages and %d end checks, want 3 and 2", n, g)
+	}
+}
+
+// A full page holding an unreadable entry cannot be proved whole early.
+func TestFakeFullPageUnreadable(t *testing.T) {
+	var ms []planner.Mapping
+	for i := range listPage - 1 {
+		ms = append(ms, planner.Mapping{Protocol: planner.TCP, ExternalPort: uint16(20000 + i), InternalPort: 9,
+			InternalAddress: netip.MustParseAddr("127.0.0.2"), Description: "foreign", LeaseSeconds: 100})
+	}
+	f := &fakeIGD{entries: ms, junkEntry: true}
+	r := fakeRouter(t, f, 5*time.Second)
+	want := planner.MappingKey{Protocol: planner.TCP, ExternalPort: 4242}
+	v, err := r.Observe(context.Background(), []planner.MappingKey{want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Listed || !strings.Contains(strings.Join(v.Notes, " "), "could not be read") || f.calls["GetSpecificPortMappingEntry"] != 1 {
+		t.Errorf("listed %v, notes %q, calls %v", v.Listed, v.Notes, f.calls)
 	}
 }

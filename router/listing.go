@@ -8,12 +8,17 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	ig "github.com/huin/goupnp/dcps/internetgateway2"
 
 	"github.com/netplan42/netplan42/planner"
 )
@@ -21,6 +26,29 @@ import (
 // maxListing bounds how many entries one listing document may hold; a
 // router has at most 2 × 65536 mappings without remote-host filters.
 const maxListing = 2 * 65536
+
+// listingFields are the PortMappingEntry fields read, by local name.
+var listingFields = map[string]int{
+	"NewRemoteHost": fRemoteHost, "NewExternalPort": fExternalPort, "NewProtocol": fProtocol,
+	"NewInternalPort": fInternalPort, "NewInternalClient": fInternalClient, "NewEnabled": fEnabled,
+	"NewDescription": fDescription, "NewLeaseTime": fLeaseTime,
+}
+
+const (
+	fRemoteHost = iota
+	fExternalPort
+	fProtocol
+	fInternalPort
+	fInternalClient
+	fEnabled
+	fDescription
+	fLeaseTime
+	nFields
+)
+
+// maxListingField bounds one field's text: no more is added once it is
+// this long.
+const maxListingField = 1024
 
 // parsePortListing parses a PortMappingList document. Elements are matched
 // by local name, whatever their namespace prefix. Entries that cannot be
@@ -30,8 +58,8 @@ func parsePortListing(b []byte) (ms []planner.Mapping, skipped int, err error) {
 	dec.CharsetReader = charsetReader
 	var (
 		inEntry bool
-		field   string
-		cur     map[string]string
+		field   = -1
+		cur     [nFields][]byte
 		sawList bool
 	)
 	for {
@@ -51,25 +79,31 @@ func parsePortListing(b []byte) (ms []planner.Mapping, skipped int, err error) {
 				if len(ms)+skipped >= maxListing {
 					return ms, skipped, fmt.Errorf("port listing: more than %d entries", maxListing)
 				}
-				inEntry, cur = true, map[string]string{}
+				inEntry = true
+				for i := range cur {
+					cur[i] = cur[i][:0]
+				}
 			case inEntry:
-				field = t.Name.Local
+				field = -1
+				if f, ok := listingFields[t.Name.Local]; ok {
+					field = f
+				}
 			}
 		case xml.CharData:
-			if inEntry && field != "" && len(cur[field]) < 1024 {
-				cur[field] += string(t)
+			if inEntry && field >= 0 && len(cur[field]) < maxListingField {
+				cur[field] = append(cur[field], t...)
 			}
 		case xml.EndElement:
 			switch {
 			case t.Name.Local == "PortMappingEntry" && inEntry:
-				if m, ok := listingEntry(cur); ok {
+				if m, ok := listingEntry(&cur); ok {
 					ms = append(ms, m)
 				} else {
 					skipped++
 				}
-				inEntry, cur = false, nil
+				inEntry = false
 			case inEntry:
-				field = ""
+				field = -1
 			}
 		}
 	}
@@ -79,32 +113,111 @@ func parsePortListing(b []byte) (ms []planner.Mapping, skipped int, err error) {
 	return ms, skipped, nil
 }
 
-func listingEntry(f map[string]string) (planner.Mapping, bool) {
-	get := func(k string) string { return strings.TrimSpace(f[k]) }
-	proto, ok := parseProtocol(get("NewProtocol"))
+func listingEntry(f *[nFields][]byte) (planner.Mapping, bool) {
+	get := func(k int) string { return string(bytes.TrimSpace(f[k])) }
+	proto, ok := parseProtocol(get(fProtocol))
 	if !ok {
 		return planner.Mapping{}, false
 	}
-	ext, err := strconv.ParseUint(get("NewExternalPort"), 10, 16)
+	ext, err := strconv.ParseUint(get(fExternalPort), 10, 16)
 	if err != nil {
 		return planner.Mapping{}, false
 	}
-	in, err := strconv.ParseUint(get("NewInternalPort"), 10, 16)
+	in, err := strconv.ParseUint(get(fInternalPort), 10, 16)
 	if err != nil {
 		return planner.Mapping{}, false
 	}
-	lease, _ := strconv.ParseUint(get("NewLeaseTime"), 10, 32)
+	lease, _ := strconv.ParseUint(get(fLeaseTime), 10, 32)
 	m := planner.Mapping{
 		Protocol:     proto,
 		ExternalPort: uint16(ext),
 		InternalPort: uint16(in),
-		Description:  f["NewDescription"],
+		Description:  string(f[fDescription]),
 		LeaseSeconds: uint32(lease),
-		RemoteHost:   get("NewRemoteHost"),
-		Disabled:     !parseBool(get("NewEnabled"), true),
+		RemoteHost:   get(fRemoteHost),
+		Disabled:     !parseBool(get(fEnabled), true),
 	}
-	m.InternalAddress, _ = netip.ParseAddr(get("NewInternalClient"))
+	m.InternalAddress, _ = netip.ParseAddr(get(fInternalClient))
 	return m, true
+}
+
+// listingError is a GetListOfPortMappings answer that could not be read.
+type listingError struct{ err error }
+
+func (e *listingError) Error() string { return e.err.Error() }
+
+// listPage asks for one page of proto's mappings from start with
+// GetListOfPortMappings over the IGD's pinned SOAP client, and reads the
+// answer as it arrives: the envelope's tokens are read once, without
+// decoding it into a struct, and NewPortListing's text (one CDATA token
+// from miniupnpd) goes straight to parsePortListing. goupnp's generated
+// call would decode the envelope, then its action again by reflection,
+// and hand the listing back as a string to be parsed a third time. A
+// SOAP fault is returned as a *UPnPError when it carries an errorCode.
+func (d *igd) listPage(ctx context.Context, start uint16, proto planner.Protocol) ([]planner.Mapping, int, error) {
+	sc := d.v2.ServiceClient.SOAPClient
+	body := fmt.Sprintf(xml.Header+`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>`+
+		`<u:GetListOfPortMappings xmlns:u="%s"><NewStartPort>%d</NewStartPort><NewEndPort>65535</NewEndPort><NewProtocol>%s</NewProtocol><NewManage>1</NewManage><NewNumberOfPorts>%d</NewNumberOfPorts></u:GetListOfPortMappings>`+
+		`</s:Body></s:Envelope>`, ig.URN_WANIPConnection_2, start, proto.Upper(), listPage)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.EndpointURL.String(), strings.NewReader(body))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("SOAPACTION", `"`+ig.URN_WANIPConnection_2+`#GetListOfPortMappings"`)
+	req.Header.Set("Content-Type", `text/xml; charset="utf-8"`)
+	resp, err := sc.HTTPClient.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("soap request: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		if e, ok := parseUPnPError(b); ok {
+			return nil, 0, e
+		}
+		return nil, 0, fmt.Errorf("soap request: HTTP %s", resp.Status)
+	}
+	return readListResponse(resp.Body)
+}
+
+// readListResponse reads a GetListOfPortMappings response envelope and
+// parses its NewPortListing.
+func readListResponse(r io.Reader) ([]planner.Mapping, int, error) {
+	dec := xml.NewDecoder(r)
+	dec.CharsetReader = charsetReader
+	var listing []byte
+	in, found := false, false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, &listingError{fmt.Errorf("response: %v", err)}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "NewPortListing" {
+				in, found = true, true
+			}
+		case xml.CharData:
+			if in {
+				listing = append(listing, t...)
+			}
+		case xml.EndElement:
+			if in && t.Name.Local == "NewPortListing" {
+				in = false
+			}
+		}
+	}
+	if !found {
+		return nil, 0, &listingError{errors.New("response: no NewPortListing")}
+	}
+	ms, skipped, err := parsePortListing(listing)
+	if err != nil {
+		return nil, 0, &listingError{err}
+	}
+	return ms, skipped, nil
 }
 
 func parseProtocol(s string) (planner.Protocol, bool) {

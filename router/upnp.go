@@ -291,9 +291,33 @@ var errListIncomplete = errors.New("listing incomplete")
 // reports whether the listing provably holds the whole table: no entry
 // was unreadable and the entry just past the listed count does not exist.
 // An error means the listing is unusable and the table should be walked.
+//
+// After a full page that check is made at once: when it already proves
+// the table holds nothing more, the pages left (the next one of this
+// protocol, the other protocol's) are not asked for. miniupnpd reads its
+// whole rule set for every page, so each costs as much as the first.
 func (d *igd) listV2(ctx context.Context, timeout time.Duration, deadline time.Time) (ms []planner.Mapping, complete bool, notes []string, err error) {
 	var all []planner.Mapping
 	skippedAll := 0
+	// The end check asks for the entry at index n, the count of distinct
+	// entries listed (and unreadable ones): when the router has none
+	// there (713), it holds at most n entries, and so no more than were
+	// listed.
+	type lkey struct {
+		k  planner.MappingKey
+		rh string
+	}
+	distinct := map[lkey]bool{}
+	checked, checkedErr := -1, error(nil) // the index last asked for, and its answer
+	ends := func() error {
+		n := len(distinct) + skippedAll
+		if n != checked {
+			checked = n
+			_, checkedErr = d.generic(ctx, uint16(n), timeout)
+		}
+		return checkedErr
+	}
+lists:
 	for _, proto := range []planner.Protocol{planner.TCP, planner.UDP} {
 		start, pages := uint16(0), 0
 		for {
@@ -304,21 +328,22 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration, deadline time.T
 			if time.Now().After(deadline) {
 				return nil, false, notes, fmt.Errorf("%w: not done within %v", errListIncomplete, listBudget)
 			}
-			var listing string
 			value := fmt.Sprintf("%s %d-65535", proto.Upper(), start)
+			var page []planner.Mapping
+			var skipped int
 			err := call(ctx, timeout, "GetListOfPortMappings", value, func(ctx context.Context) (err error) {
-				listing, err = d.v2.GetListOfPortMappingsCtx(ctx, start, 65535, proto.Upper(), true, listPage)
+				page, skipped, err = d.listPage(ctx, start, proto)
 				return err
 			})
 			if code := upnpCode(err); code == codeNoSuchEntry || code == 730 /* PortMappingNotFound */ {
 				break // nothing in range (IGD v2 2.5.20: 730)
 			}
+			var perr *listingError
+			if errors.As(err, &perr) {
+				return nil, false, notes, fmt.Errorf("GetListOfPortMappings %s: %v", value, perr.err)
+			}
 			if err != nil {
 				return nil, false, notes, err
-			}
-			page, skipped, err := parsePortListing([]byte(listing))
-			if err != nil {
-				return nil, false, notes, fmt.Errorf("GetListOfPortMappings %s: %v", value, err)
 			}
 			// A page must start where it was asked to: a router that
 			// ignores NewStartPort would hand out the same full page for
@@ -330,10 +355,24 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration, deadline time.T
 			}
 			skippedAll += skipped
 			all = append(all, page...)
+			for _, m := range page {
+				distinct[lkey{m.Key(), m.RemoteHost}] = true
+			}
 			if len(page)+skipped < listPage {
 				break
 			}
-			// A full page: continue after its highest port. That is sound
+			// A full page: the table may end with it. Only a listing
+			// whose every entry was read can be proved whole this way.
+			if n := len(distinct) + skippedAll; skippedAll == 0 && n < 65535 {
+				err := ends()
+				if code := upnpCode(err); code == codeArrayIndexInvalid || code == codeNoSuchEntry {
+					break lists
+				}
+				if isTransport(err) {
+					return nil, false, notes, err
+				}
+			}
+			// Continue after the page's highest port. That is sound
 			// only when the router lists in port order; otherwise walk.
 			last := uint16(0)
 			for i, m := range page {
@@ -355,14 +394,14 @@ func (d *igd) listV2(ctx context.Context, timeout time.Duration, deadline time.T
 		notes = append(notes, fmt.Sprintf("%d listed entries could not be read, so the listing is not the whole table: wanted ports were looked up one by one", skippedAll))
 	}
 	// The listing should account for the whole table: the entry at index
-	// len(all) must not exist (713). A router that lists less than it
-	// holds is walked instead.
-	total := len(all) + skippedAll
+	// n (distinct entries listed, and unreadable ones) must not exist
+	// (713). A router that lists less than it holds is walked instead.
+	total := len(distinct) + skippedAll
 	if total >= 65535 {
 		// Index total cannot be asked for (uint16): unprovable.
 		return dedupe(all), false, append(notes, fmt.Sprintf("could not confirm a listing of %d entries is complete: wanted ports were looked up one by one", total)), nil
 	}
-	_, err = d.generic(ctx, uint16(total), timeout)
+	err = ends()
 	switch code := upnpCode(err); {
 	case err == nil:
 		return nil, false, notes, fmt.Errorf("%w: the table has more than the %d listed entries", errListIncomplete, total)
