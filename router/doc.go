@@ -9,12 +9,16 @@
 // the router granted and fails when it does not forward to the asker.
 // When neither protocol answers, Open returns a Router in manual mode whose
 // view says what was tried and whose Add and Delete fail with ErrManual.
+// Given the identity state remembers (Config.Remembered), Open starts from
+// the remembered IGD while SSDP confirms it, and the Router's first use
+// starts over from discovery when the router changed.
 //
 // Every network exchange is bounded by Config.Timeout and, for HTTP, by a
 // body size cap; a listing also by its count caps and listBudget in all.
 // Every exchange talks to the gateway only: an SSDP reply counts only
-// when it comes from the gateway and names a description URL on it, and the
-// HTTP client refuses any other host, so a rogue LAN host is never
+// when it comes from the gateway and names a description URL on it, a
+// remembered description URL is used only when it is on the gateway, and
+// the HTTP client refuses any other host, so a rogue LAN host is never
 // contacted.
 //
 // Errors name the operation and the value and carry typed causes:

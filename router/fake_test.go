@@ -54,14 +54,14 @@ type fakeIGD struct {
 	after func(action string) bool
 
 	entries []planner.Mapping
-	calls   map[string]int
+	calls   map[string]int // SOAP actions answered; "GET" counts descriptions served
 }
 
 const fakeDesc = `<?xml version="1.0"?>
 <root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major><minor>1</minor></specVersion>
-<device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType><deviceList><device>
-<deviceType>urn:schemas-upnp-org:device:WANDevice:2</deviceType><deviceList><device>
-<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:2</deviceType><serviceList><service>
+<device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:2</deviceType><UDN>uuid:fake-igd-1</UDN><deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANDevice:2</deviceType><UDN>uuid:fake-igd-2</UDN><deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:2</deviceType><UDN>uuid:fake-igd-3</UDN><serviceList><service>
 <serviceType>urn:schemas-upnp-org:service:WANIPConnection:2</serviceType><serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>
 <controlURL>/ctl/IPConn</controlURL><eventSubURL>/evt/IPConn</eventSubURL><SCPDURL>/WANIPCn.xml</SCPDURL>
 </service></serviceList></device></deviceList></device></deviceList></device></root>`
@@ -70,6 +70,12 @@ var argRE = regexp.MustCompile(`<(New\w+)>([^<]*)</New\w+>`)
 
 func (f *fakeIGD) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/rootDesc.xml" {
+		f.mu.Lock()
+		if f.calls == nil {
+			f.calls = map[string]int{}
+		}
+		f.calls["GET"]++
+		f.mu.Unlock()
 		io.WriteString(w, fakeDesc)
 		return
 	}

@@ -30,8 +30,9 @@ func TestMain(m *testing.M) {
 // doRequest is what the router-do child runs inside a LAN host: Open, then
 // each op in turn.
 type doRequest struct {
-	Protocols []string
-	Ops       []doOp
+	Protocols  []string
+	Remembered string // Config.Remembered
+	Ops        []doOp
 }
 
 type doOp struct {
@@ -62,7 +63,7 @@ func childDo(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
-	r, err := Open(ctx, Config{Protocols: req.Protocols})
+	r, err := Open(ctx, Config{Protocols: req.Protocols, Remembered: req.Remembered})
 	if err != nil {
 		return err
 	}
@@ -585,5 +586,50 @@ func TestLabGrantDiffers(t *testing.T) {
 	t.Logf("upnp grant: %s lease %d, note %q", g.Mapping, g.Mapping.LeaseSeconds, g.Note)
 	if g.Mapping.LeaseSeconds > 604800 || !strings.Contains(g.Note, "(asked 700000 s)") {
 		t.Errorf("upnp grant %+v", g)
+	}
+}
+
+// TestLabRemembered opens miniupnpd from the identity an earlier view
+// returned, as plan does with state: the view is the one discovery gives,
+// and after a restart (a new BOOTID and HTTP port) it is the new
+// router's, not the remembered one's.
+func TestLabRemembered(t *testing.T) {
+	lab.Require(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 2})
+	if _, err := l.Host(2).Child(context.Background(), "bulk-add", "20000", "5"); err != nil {
+		t.Fatal(err)
+	}
+	m := ours(4245, 0)
+	rep := do(t, l, 1, doRequest{Ops: []doOp{{Op: "add", Mapping: m}, {Op: "observe"}}})
+	mustOK(t, "add", rep.Results[0])
+	want := rep.Results[1].View
+	// Leases count down between two views; the rest must not differ.
+	same := func(v planner.RouterView) string {
+		v.Mappings = slices.Clone(v.Mappings)
+		for i := range v.Mappings {
+			v.Mappings[i].LeaseSeconds = 0
+		}
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	for range 3 {
+		rep = do(t, l, 1, doRequest{Remembered: want.Identity, Ops: []doOp{{Op: "observe"}}})
+		mustOK(t, "observe", rep.Results[0])
+		if got := rep.Results[0].View; same(got) != same(want) {
+			t.Fatalf("view opened from %q:\n%s\nwant (discovery):\n%s", want.Identity, same(got), same(want))
+		}
+		t.Logf("opened from memory in %v", rep.OpenTime)
+	}
+	if err := l.RestartRouter(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	plain := do(t, l, 1, doRequest{Ops: []doOp{{Op: "observe"}}}).Results[0].View
+	rep = do(t, l, 1, doRequest{Remembered: want.Identity, Ops: []doOp{{Op: "observe"}, {Op: "add", Mapping: ours(4246, 0)}}})
+	mustOK(t, "observe after restart", rep.Results[0])
+	mustOK(t, "add after restart", rep.Results[1])
+	got := rep.Results[0].View
+	t.Logf("identity %q -> %q", want.Identity, got.Identity)
+	if got.Identity == want.Identity || got.Identity != plain.Identity || same(got) != same(plain) {
+		t.Fatalf("after a restart, view opened from memory:\n%s\nwant (discovery):\n%s", same(got), same(plain))
 	}
 }

@@ -24,6 +24,17 @@ type Config struct {
 	// Timeout bounds each probe and each call to the router; zero means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// Remembered is the Identity of an earlier RouterView of this
+	// router (what state remembers of it), or "". When it names a
+	// description URL on the gateway and UPnP is among Protocols, Open
+	// fetches that description at once and discovery runs alongside to
+	// confirm it; the Router's first use waits for the confirmation and
+	// starts over with what discovery found when the router changed (a
+	// URL, BOOTID or device that is not the remembered one) or did not
+	// answer SSDP. So a Router opened with Remembered ends up as one
+	// opened without it, only sooner. The confirmation runs under Open's
+	// ctx, which must therefore stay live while the Router is in use.
+	Remembered string
 }
 
 // DefaultTimeout bounds each probe and call when Config.Timeout is zero.
@@ -52,13 +63,26 @@ type Router struct {
 	notes   []string // what discovery tried, for manual mode
 
 	igd *igd // ViaUPnP
+
+	// pending, when not nil, delivers the discovery that confirms or
+	// replaces the remembered IGD in igd; settle takes it.
+	pending chan discovery
+}
+
+// discovery is what probing the protocols in config order found.
+type discovery struct {
+	proto string
+	igd   *igd
+	notes []string
+	err   error // ctx ended
 }
 
 // Open discovers the router at the gateway with the configured protocols:
 // it probes them at once and takes the first in config order that answers.
 // When none answers it returns a Router in manual mode whose Observe notes
 // say what was tried and why each failed; it returns an error only for a
-// bad config or when ctx ends.
+// bad config or when ctx ends. With Config.Remembered it may return
+// before discovery has ended: see there.
 func Open(ctx context.Context, cfg Config) (*Router, error) {
 	protos := cfg.Protocols
 	if len(protos) == 0 {
@@ -92,11 +116,36 @@ func Open(ctx context.Context, cfg Config) (*Router, error) {
 	} else {
 		r.notes = append(r.notes, err.Error())
 	}
+	var err error
+	if hint := r.remembered(cfg.Remembered, protos); hint != nil {
+		err = r.openRemembered(ctx, protos, hint)
+	} else {
+		err = r.adopt(r.discover(ctx, protos, nil))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// adopt makes d the router's protocol and returns d's error.
+func (r *Router) adopt(d discovery) error {
+	r.proto, r.igd = d.proto, d.igd
+	r.notes = append(r.notes, d.notes...)
+	return d.err
+}
+
+// discover probes the protocols in order and returns what answered. It
+// reads r's gateway and timeout and changes nothing in r, so it may run
+// while r is in use. hint, when not nil, is a remembered IGD the UPnP
+// probe takes when SSDP confirms it.
+func (r *Router) discover(ctx context.Context, protos []string, hint *rememberedIGD) discovery {
+	d := discovery{proto: planner.ViaManual}
 	// Every protocol before manual is probed at once; the answers are then
 	// taken in config order, so a later protocol wins only when each
 	// earlier one has failed or timed out, never while one might still
 	// answer. Discovery costs the slowest of the earlier probes, not their
-	// sum. The losers are cancelled, and Open returns after they stop.
+	// sum. The losers are cancelled, and discover returns after they stop.
 	probes := map[string]chan probeResult{}
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -111,14 +160,14 @@ func Open(ctx context.Context, cfg Config) (*Router, error) {
 		}
 		done := make(chan probeResult, 1)
 		probes[p] = done
-		wg.Go(func() { done <- r.probe(pctx, p) })
+		wg.Go(func() { done <- r.probe(pctx, p, hint) })
 	}
 	for _, p := range protos {
 		if p == planner.ViaManual {
 			if len(protos) > 1 {
-				r.notes = append(r.notes, "manual: port forwards must be set up on the router by hand")
+				d.notes = append(d.notes, "manual: port forwards must be set up on the router by hand")
 			}
-			return r, nil
+			return d
 		}
 		done := probes[p]
 		if done == nil {
@@ -127,15 +176,16 @@ func Open(ctx context.Context, cfg Config) (*Router, error) {
 		delete(probes, p)
 		res := <-done
 		if res.err == nil {
-			r.proto, r.igd = p, res.igd
-			return r, nil
+			d.proto, d.igd = p, res.igd
+			return d
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("router discovery at %s: %w", r.gw, ctx.Err())
+			d.err = fmt.Errorf("router discovery at %s: %w", r.gw, ctx.Err())
+			return d
 		}
-		r.notes = append(r.notes, res.err.Error())
+		d.notes = append(d.notes, res.err.Error())
 	}
-	return r, nil
+	return d
 }
 
 // probeResult is what one protocol's probe found.
@@ -146,10 +196,10 @@ type probeResult struct {
 
 // probe asks the router whether it answers protocol p, within p's probe
 // window.
-func (r *Router) probe(ctx context.Context, p string) probeResult {
+func (r *Router) probe(ctx context.Context, p string, hint *rememberedIGD) probeResult {
 	switch p {
 	case planner.ViaUPnP:
-		d, err := openIGD(ctx, r.gw, min(ssdpWindow, r.timeout), r.timeout)
+		d, err := openIGD(ctx, r.gw, min(ssdpWindow, r.timeout), r.timeout, hint)
 		if err != nil {
 			return probeResult{err: fmt.Errorf("upnp at %s: %v", r.gw, err)}
 		}
@@ -168,8 +218,12 @@ func (r *Router) probe(ctx context.Context, p string) probeResult {
 }
 
 // Protocol returns the protocol the router answered with: planner.ViaUPnP,
-// planner.ViaNATPMP or planner.ViaManual.
-func (r *Router) Protocol() string { return r.proto }
+// planner.ViaNATPMP or planner.ViaManual. It waits for a pending
+// confirmation of a remembered IGD (Config.Remembered).
+func (r *Router) Protocol() string {
+	r.settle(context.Background())
+	return r.proto
+}
 
 // Gateway returns the router's address.
 func (r *Router) Gateway() netip.Addr { return r.gw }
@@ -204,7 +258,24 @@ func (r *Router) view() planner.RouterView {
 // looked up on its own, and a note says why. NAT-PMP cannot list: the
 // view carries the epoch and external address, and no mappings. Observe
 // changes nothing on the router.
+//
+// A Router opened from a remembered IGD reads it while discovery confirms
+// it, and reads again from what discovery found when that is another.
 func (r *Router) Observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error) {
+	if r.pending != nil {
+		v, err := r.observe(ctx, want)
+		changed, serr := r.settle(ctx)
+		if serr != nil {
+			return planner.RouterView{}, serr
+		}
+		if !changed {
+			return v, err
+		}
+	}
+	return r.observe(ctx, want)
+}
+
+func (r *Router) observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error) {
 	v := r.view()
 	switch r.proto {
 	case planner.ViaUPnP:
@@ -234,6 +305,9 @@ func (r *Router) Observe(ctx context.Context, want []planner.MappingKey) (planne
 // Add asks the router for m; m.LeaseSeconds is the requested lease (0:
 // permanent). It returns what the router granted.
 func (r *Router) Add(ctx context.Context, m planner.Mapping) (planner.Grant, error) {
+	if _, err := r.settle(ctx); err != nil {
+		return planner.Grant{}, err
+	}
 	if !m.InternalAddress.IsValid() {
 		m.InternalAddress = r.local
 	}
@@ -257,6 +331,9 @@ func (r *Router) Add(ctx context.Context, m planner.Mapping) (planner.Grant, err
 // and returns a *NotOursError, for which errors.Is(err,
 // planner.ErrNotOurs) reports true.
 func (r *Router) Delete(ctx context.Context, m planner.Mapping) error {
+	if _, err := r.settle(ctx); err != nil {
+		return err
+	}
 	if !m.InternalAddress.IsValid() {
 		m.InternalAddress = r.local
 	}
@@ -296,6 +373,9 @@ func (r *Router) Delete(ctx context.Context, m planner.Mapping) error {
 // returns an error. Apply uses it to learn what an interrupted change
 // left on the router.
 func (r *Router) Lookup(ctx context.Context, k planner.MappingKey) (planner.Mapping, bool, error) {
+	if _, err := r.settle(ctx); err != nil {
+		return planner.Mapping{}, false, err
+	}
 	if r.proto != planner.ViaUPnP {
 		return planner.Mapping{}, false, fmt.Errorf("router lookup %s: %s cannot read a mapping back", k, r.proto)
 	}

@@ -73,21 +73,41 @@ type igd struct {
 	bootID   string
 	service  igdService
 	devType  string
+	udns     []string // every device's UDN in the description
 	conn     wanConn
 	v2       *ig.WANIPConnection2 // nil unless WANIPConnection:2
 }
 
 // openIGD finds the gateway's IGD by SSDP, fetches its description with a
-// pinned client and builds the SOAP client for its best WAN service.
-func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration) (*igd, error) {
-	found, err := searchGateway(ctx, gw, window)
-	if err != nil {
-		if len(found.Rejected) > 0 {
-			err = fmt.Errorf("%v; ignored: %s", err, strings.Join(found.Rejected, "; "))
+// pinned client and builds the SOAP client for its best WAN service. When
+// hint is not nil and SSDP found the remembered IGD, the description
+// fetched from the remembered URL is taken instead of fetching it again.
+func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration, hint *rememberedIGD) (*igd, error) {
+	if d := hint.fetched(ctx); d != nil {
+		// Confirm the remembered IGD with the fewest M-SEARCHes: for the
+		// service its description offers. Any other answer means
+		// another router: search in full, as without memory.
+		found, err := searchGateway(ctx, gw, max(window, timeout), d.service.Type)
+		if err != nil {
+			return nil, searchError(err, found)
 		}
-		return nil, err
+		if d := hint.confirmedBy(ctx, found); d != nil {
+			return d, nil
+		}
+	}
+	found, err := searchGateway(ctx, gw, window, "")
+	if err != nil {
+		return nil, searchError(err, found)
 	}
 	return openDescription(ctx, gw, found.Location, found.Reply.BootID, timeout)
+}
+
+// searchError adds to a failed search's error the replies it ignored.
+func searchError(err error, found ssdpFound) error {
+	if len(found.Rejected) > 0 {
+		err = fmt.Errorf("%v; ignored: %s", err, strings.Join(found.Rejected, "; "))
+	}
+	return err
 }
 
 // openDescription fetches the description at loc, which must be on gw,
@@ -105,6 +125,11 @@ func openDescription(ctx context.Context, gw netip.Addr, loc *url.URL, bootID st
 		return nil, fmt.Errorf("%s: %v", loc, err)
 	}
 	d := &igd{location: loc, bootID: bootID, devType: root.Device.DeviceType}
+	root.Device.VisitDevices(func(dev *goupnp.Device) {
+		if u := strings.TrimSpace(dev.UDN); u != "" {
+			d.udns = append(d.udns, u)
+		}
+	})
 	soapClient := newPinnedClient(gw, timeout, maxSOAPBody)
 	for _, s := range services {
 		if _, err := pinnedLocation(s.ControlURL, gw); err != nil {
@@ -146,11 +171,15 @@ func (d *igd) detail() string {
 	return fmt.Sprintf("UPnP IGD %s (%s) at %s", v, svc, d.location)
 }
 
-func (d *igd) identity() string {
-	if d.bootID == "" {
-		return d.location.String()
+func (d *igd) identity() string { return identityOf(d.location, d.bootID) }
+
+// identityOf is an IGD's RouterView.Identity: its description URL and
+// BOOTID.UPNP.ORG. parseIdentity reads it back.
+func identityOf(loc *url.URL, bootID string) string {
+	if bootID == "" {
+		return loc.String()
 	}
-	return d.location.String() + " bootid=" + d.bootID
+	return loc.String() + " bootid=" + bootID
 }
 
 // call runs one SOAP call bounded by timeout and returns its error as a
