@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/netplan42/netplan42/agent"
@@ -78,14 +79,28 @@ func stickyFirewall(configured string, prior planner.Prior) string {
 // openDrivers discovers the router and opens the firewall backend. It is
 // how plan, apply and the agent build them (status and check probe each
 // protocol on their own); package cli is the only one that builds drivers.
-func openDrivers(ctx context.Context, dc state.Drivers) (*drivers, error) {
-	r, err := router.Open(ctx, router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway})
+// memo is what state remembers of the router: a UPnP router is first
+// looked for where it was, while discovery confirms it is still there
+// (router.Config.Remembered). ctx must outlive the drivers' use. Both
+// are opened at once (each only looks); a router error is reported first.
+func openDrivers(ctx context.Context, dc state.Drivers, memo planner.RouterMemo) (*drivers, error) {
+	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway}
+	if memo.Protocol == planner.ViaUPnP {
+		rc.Remembered = memo.Identity
+	}
+	var (
+		f    *firewall.Firewall
+		ferr error
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() { f, ferr = firewall.Open(ctx, firewall.Config{Backend: dc.Firewall}) })
+	r, err := router.Open(ctx, rc)
+	wg.Wait()
 	if err != nil {
 		return nil, &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("router: %w", err)}
 	}
-	f, err := firewall.Open(ctx, firewall.Config{Backend: dc.Firewall})
-	if err != nil {
-		return nil, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("firewall: %w", err)}
+	if ferr != nil {
+		return nil, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("firewall: %w", ferr)}
 	}
 	return &drivers{router: r, firewall: f}, nil
 }

@@ -83,7 +83,7 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
 	if refresh || op != "plan" {
 		// apply --refresh=false skips looking, not acting.
-		if p.d, err = openDrivers(ctx, p.dc); err != nil {
+		if p.d, err = openDrivers(ctx, p.dc, t.prior().Router); err != nil {
 			t.close()
 			return nil, err
 		}
@@ -376,7 +376,7 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 	}
 	p := &planned{t: t, dc: pf.Drivers, plan: &pf.Plan, observed: pf.Observed}
 	if pf.Observed.Refreshed {
-		if p.d, err = openDrivers(ctx, pf.Drivers); err != nil {
+		if p.d, err = openDrivers(ctx, pf.Drivers, t.prior().Router); err != nil {
 			return err
 		}
 		now, err := observe(ctx, p.d, savedWantKeys(&pf.Plan, t.prior()))
@@ -396,7 +396,7 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 		p.observed = now
 	} else {
 		fmt.Fprintf(stdio.Err, "Warning: %s was planned with --refresh=false; it is applied without checking the router and firewall first.\n", path)
-		if p.d, err = openDrivers(ctx, pf.Drivers); err != nil {
+		if p.d, err = openDrivers(ctx, pf.Drivers, t.prior().Router); err != nil {
 			return err
 		}
 	}
