@@ -84,10 +84,7 @@ func stickyFirewall(configured string, prior planner.Prior) string {
 // (router.Config.Remembered). ctx must outlive the drivers' use. Both
 // are opened at once (each only looks); a router error is reported first.
 func openDrivers(ctx context.Context, dc state.Drivers, memo planner.RouterMemo) (*drivers, error) {
-	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway}
-	if memo.Protocol == planner.ViaUPnP {
-		rc.Remembered = memo.Identity
-	}
+	rc := routerConfig(dc, memo)
 	var (
 		f    *firewall.Firewall
 		ferr error
@@ -103,6 +100,57 @@ func openDrivers(ctx context.Context, dc state.Drivers, memo planner.RouterMemo)
 		return nil, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("firewall: %w", ferr)}
 	}
 	return &drivers{router: r, firewall: f}, nil
+}
+
+// openAndObserve is openDrivers and observe with each side going on to
+// observe as soon as it is open: the router's listing, the longest step of
+// a plan, does not wait for the firewall backend's detection. Errors come
+// in the same order as from openDrivers then observe.
+func openAndObserve(ctx context.Context, dc state.Drivers, rmemo planner.RouterMemo, want []planner.MappingKey) (*drivers, planner.Observed, error) {
+	rc := routerConfig(dc, rmemo)
+	o := planner.Observed{At: time.Now(), Refreshed: true}
+	var (
+		r                        *router.Router
+		f                        *firewall.Firewall
+		ropen, fopen, rerr, ferr error
+		wg                       sync.WaitGroup
+	)
+	wg.Go(func() {
+		if f, fopen = firewall.Open(ctx, firewall.Config{Backend: dc.Firewall}); fopen == nil {
+			o.Firewall, ferr = f.Observe(ctx)
+		}
+	})
+	if r, ropen = router.Open(ctx, rc); ropen == nil {
+		o.Router, rerr = r.Observe(ctx, want)
+	}
+	wg.Wait()
+	switch {
+	case ropen != nil:
+		return nil, o, &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("router: %w", ropen)}
+	case fopen != nil:
+		return nil, o, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("firewall: %w", fopen)}
+	}
+	d := &drivers{router: r, firewall: f}
+	if rerr != nil {
+		return d, o, &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("observing the router: %w", rerr)}
+	}
+	if ferr != nil {
+		return d, o, &agent.Error{Kind: agent.KindFirewall, Err: fmt.Errorf("observing the firewall: %w", ferr)}
+	}
+	if o.Firewall.LocalPrefixes == nil {
+		o.Firewall.LocalPrefixes = d.localPrefixes()
+	}
+	return d, o, nil
+}
+
+// routerConfig is how to open the router: the configured protocols and
+// gateway, and the UPnP device state remembers, to start from.
+func routerConfig(dc state.Drivers, memo planner.RouterMemo) router.Config {
+	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway}
+	if memo.Protocol == planner.ViaUPnP {
+		rc.Remembered = memo.Identity
+	}
+	return rc
 }
 
 func addrOr(a netip.Addr) string {

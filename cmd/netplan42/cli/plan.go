@@ -81,19 +81,20 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 	}
 	p := &planned{t: t, dc: driverConfig(t.computer, t.network, cfg.Dir)}
 	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
-	if refresh || op != "plan" {
+	switch {
+	case refresh:
+		if p.d, p.observed, err = openAndObserve(ctx, p.dc, t.prior().Router, wantKeys(t.computer, t.prior())); err != nil {
+			t.close()
+			return nil, err
+		}
+	case op != "plan":
 		// apply --refresh=false skips looking, not acting.
 		if p.d, err = openDrivers(ctx, p.dc, t.prior().Router); err != nil {
 			t.close()
 			return nil, err
 		}
 	}
-	if refresh {
-		if p.observed, err = observe(ctx, p.d, wantKeys(t.computer, t.prior())); err != nil {
-			t.close()
-			return nil, err
-		}
-	} else {
+	if !refresh {
 		// Local and cheap: an expose = "lan" rule needs them even so.
 		p.observed.Firewall.LocalPrefixes, _ = firewall.LocalPrefixes()
 	}
