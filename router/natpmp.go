@@ -172,7 +172,18 @@ func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (nat
 	var lastErr error
 	ignored := 0
 	for ctx.Err() == nil {
+		// A deadline reached is the end even before ctx's timer says so
+		// (it can lag on a busy machine).
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			break
+		}
 		if _, err := conn.Write(req); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// The deadline came between the last read and this
+				// send, before ctx said so: a timeout like any other.
+				break
+			}
 			// ICMP port unreachable from an earlier send shows here.
 			return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, err)
 		}

@@ -129,6 +129,40 @@ func TestNATPMPExchangeOnlyMismatch(t *testing.T) {
 	}
 }
 
+// lateCtx has a deadline but, like a context whose timer has not fired yet
+// on a busy machine, is not done at it.
+type lateCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c lateCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// The exchange ends at its deadline with ErrTimeout even when the
+// context's timer lags: before, the next send failed with "write: i/o
+// timeout" (seen under a CPU hog), or the exchange kept sending.
+func TestNATPMPExchangeDeadlineBeforeDone(t *testing.T) {
+	srv := natpmpServer(t, func(req []byte) [][]byte {
+		in := binary.BigEndian.Uint16(req[4:])
+		return [][]byte{natpmpPacket(opMapTCP, 0, in+1, 6666, 600)}
+	})
+	req, _ := natpmpMapRequest(planner.TCP, 4242, 4242, 600)
+	ctx := lateCtx{context.Background(), time.Now().Add(300 * time.Millisecond)}
+	done := make(chan error, 1)
+	go func() {
+		_, err := natpmpExchange(ctx, srv, req)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "ignored ") {
+			t.Fatalf("got %v, want ErrTimeout after ignored responses", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the exchange went on 10 s past its deadline")
+	}
+}
+
 // A context without a deadline still ends the exchange, after
 // DefaultTimeout, when nothing answers.
 func TestNATPMPExchangeNoDeadline(t *testing.T) {
