@@ -50,21 +50,11 @@ func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (s
 	switch cfg.Backend {
 	case "none":
 		return &Firewall{name: "none", kind: "none", b: noneBackend{}}, nil
-	case "iptables":
+	case "iptables", "nftables":
 		if goos != "linux" {
-			return nil, fmt.Errorf("iptables backend: not available on %s", goos)
+			return nil, fmt.Errorf("%s backend: not available on %s", cfg.Backend, goos)
 		}
-		b, err := openIptables(ctx, run, lookPath)
-		if err != nil {
-			return nil, err
-		}
-		return &Firewall{name: b.name(), kind: "iptables", b: b}, nil
-	case "nftables":
-		b, err := openNft(run, has)
-		if err != nil {
-			return nil, err
-		}
-		return &Firewall{name: "nftables", kind: "nftables", b: b}, nil
+		return openLinux(ctx, cfg.Backend, run, lookPath)
 	case "pf":
 		if !has("pfctl") {
 			return nil, fmt.Errorf("pf backend: pfctl not found (pf is the firewall of macOS and FreeBSD)")
@@ -76,76 +66,16 @@ func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (s
 	return nil, fmt.Errorf("firewall backend %q: %w (want iptables, nftables, pf, none or auto)", cfg.Backend, ErrUnknownBackend)
 }
 
-func openNft(run runFunc, has func(string) bool) (*nftBackend, error) {
-	if !has("nft") {
-		return nil, fmt.Errorf("nftables backend: nft not found (apt-get install nftables)")
-	}
-	nft, err := newNft("nftables backend")
-	if err != nil {
-		return nil, err
-	}
-	b := &nftBackend{run: run, nft: nft}
-	if has("iptables-legacy-save") {
-		b.legacySave = "iptables-legacy-save"
-	}
-	return b, nil
-}
-
 // openAuto picks the backend that fits what the machine has and holds.
 func openAuto(ctx context.Context, run runFunc, lookPath func(string) (string, error), goos string) (*Firewall, error) {
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
-	if goos != "linux" {
-		if has("pfctl") {
-			return open(ctx, Config{Backend: "pf"}, run, lookPath, goos)
-		}
-		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: no pfctl found; netplan42 manages no firewall here"}}, nil
+	if goos == "linux" {
+		return openAutoLinux(ctx, run, lookPath)
 	}
-	choice := ""
-	if has("nft") {
-		out, err := run(ctx, nil, "nft", "-j", "list", "ruleset")
-		if err != nil {
-			return nil, fmt.Errorf("auto backend: %w", err)
-		}
-		rs, err := parseNftJSON(out)
-		if err != nil {
-			return nil, fmt.Errorf("auto backend: %w", err)
-		}
-		choice = autoChoice(rs, has("iptables"), legacyHoldsRules(ctx, run, has))
-	} else if has("iptables") {
-		choice = "iptables"
+	if has("pfctl") {
+		return open(ctx, Config{Backend: "pf"}, run, lookPath, goos)
 	}
-	if choice == "" {
-		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: neither nft nor iptables is installed; netplan42 manages no firewall here"}}, nil
-	}
-	return open(ctx, Config{Backend: choice}, run, lookPath, goos)
-}
-
-// autoChoice: native nftables tables (or ours) mean nftables; iptables
-// rules alone mean iptables, the tool the admin already uses; an empty
-// ruleset means nftables.
-func autoChoice(rs *nftRuleset, hasIptables, legacyRules bool) string {
-	iptablesRules := legacyRules
-	for _, t := range rs.tables {
-		if isIptablesNft(t) || (t.family == "ip" || t.family == "ip6") && slices.Contains(iptablesNftTables, t.name) {
-			iptablesRules = true
-			continue
-		}
-		if t.family == "ip" || t.family == "ip6" || t.family == "inet" {
-			return "nftables"
-		}
-	}
-	if iptablesRules && hasIptables {
-		return "iptables"
-	}
-	return "nftables"
-}
-
-func legacyHoldsRules(ctx context.Context, run runFunc, has func(string) bool) bool {
-	if !has("iptables-legacy-save") {
-		return false
-	}
-	out, err := run(ctx, nil, "iptables-legacy-save")
-	return err == nil && holdsRules(out)
+	return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: no pfctl found; netplan42 manages no firewall here"}}, nil
 }
 
 // Backend names the backend in use: "iptables (nf_tables)", "iptables

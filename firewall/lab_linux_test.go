@@ -227,28 +227,6 @@ func syncNilCloses(t *testing.T, tp *topo, backend string) {
 	mustConnect(t, tp.client, "192.0.2.1:4242", false, "after Sync(nil)")
 }
 
-// sameRules reports whether observed equals want as a planner would see
-// it: same rules, sources in any order.
-func sameRules(got, want []planner.Rule) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for _, w := range want {
-		found := false
-		for _, g := range got {
-			if g.Equal(w) {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-var crashplan = planner.Rule{Protocol: planner.TCP, Port: 4242, Sources: planner.AnySource, Comment: "netplan42:nas/crashplan"}
-
 func sh(t *testing.T, ns *lab.Namespace, script string) {
 	t.Helper()
 	if out, err := ns.Run(context.Background(), "sh", "-ec", script); err != nil {
@@ -395,19 +373,6 @@ func TestLabIptables(t *testing.T) {
 			}
 		})
 	}
-}
-
-func hasWarning(ws []string, parts ...string) bool {
-	for _, w := range ws {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(w, p)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }
 
 func findWarning(ws []string, part string) string {

@@ -5,30 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	goldenfile "github.com/netplan42/netplan42/internal/golden"
 	"github.com/netplan42/netplan42/planner"
 )
-
-// golden compares got with testdata/golden/name (-update rewrites it).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	goldenfile.Check(t, filepath.Join("testdata", "golden", name), got)
-}
-
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func TestSplitArgs(t *testing.T) {
 	for _, tc := range []struct {
@@ -82,24 +64,6 @@ func TestIptablesRuleEffect(t *testing.T) {
 			t.Errorf("%s: effect %d, want %d (%+v)", tc.rule, got, tc.want, f)
 		}
 	}
-}
-
-// fakeRun answers commands from a table; unknown commands fail.
-type fakeRun struct {
-	out   map[string]string
-	calls []string
-	stdin []string
-}
-
-func (f *fakeRun) run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
-	cmd := commandLine(name, args)
-	f.calls = append(f.calls, cmd)
-	f.stdin = append(f.stdin, string(stdin))
-	out, ok := f.out[cmd]
-	if !ok {
-		return nil, &cmdError{cmd: cmd, err: errors.New("exit status 1"), stderr: "not in fake"}
-	}
-	return []byte(out), nil
 }
 
 func capturedIptables(t *testing.T, variant string, v4, v6 string) (*iptablesBackend, *fakeRun) {
@@ -290,5 +254,3 @@ func FuzzParseSave(f *testing.F) {
 		}
 	})
 }
-
-func readFile(name string) ([]byte, error) { return os.ReadFile(filepath.Join("testdata", name)) }

@@ -3,14 +3,12 @@ package firewall
 import (
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/netplan42/netplan42/lab"
-	"github.com/netplan42/netplan42/planner"
 )
 
 // The parsers are tested on captures of real tool output, made by
@@ -20,13 +18,6 @@ import (
 //
 //	go test ./firewall -run TestCaptureRulesets -capture
 var capture = flag.Bool("capture", false, "rewrite testdata captures from lab namespaces")
-
-// Rules the captures are synced with: one open to all, one LAN-only.
-var captureRules = []planner.Rule{
-	crashplan,
-	{Protocol: planner.UDP, Port: 4243, Comment: "netplan42:nas/crashplan-lan",
-		Sources: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8:1::/64")}},
-}
 
 // foreignUFW is modelled on what ufw 0.36 (Debian bookworm) loads for
 // "default deny incoming" plus "ufw allow 22/tcp": its chain layout from

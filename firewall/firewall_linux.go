@@ -1,0 +1,92 @@
+package firewall
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// openLinux opens the iptables or nftables backend, the Linux-only ones
+// (knftables and the nft/iptables tools exist only there).
+func openLinux(ctx context.Context, backend string, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
+	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
+	if backend == "iptables" {
+		b, err := openIptables(ctx, run, lookPath)
+		if err != nil {
+			return nil, err
+		}
+		return &Firewall{name: b.name(), kind: "iptables", b: b}, nil
+	}
+	b, err := openNft(run, has)
+	if err != nil {
+		return nil, err
+	}
+	return &Firewall{name: "nftables", kind: "nftables", b: b}, nil
+}
+
+// openAutoLinux picks nftables, iptables or none from the tools installed
+// and the rules the kernel holds.
+func openAutoLinux(ctx context.Context, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
+	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
+	choice := ""
+	if has("nft") {
+		out, err := run(ctx, nil, "nft", "-j", "list", "ruleset")
+		if err != nil {
+			return nil, fmt.Errorf("auto backend: %w", err)
+		}
+		rs, err := parseNftJSON(out)
+		if err != nil {
+			return nil, fmt.Errorf("auto backend: %w", err)
+		}
+		choice = autoChoice(rs, has("iptables"), legacyHoldsRules(ctx, run, has))
+	} else if has("iptables") {
+		choice = "iptables"
+	}
+	if choice == "" {
+		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: neither nft nor iptables is installed; netplan42 manages no firewall here"}}, nil
+	}
+	return openLinux(ctx, choice, run, lookPath)
+}
+
+func openNft(run runFunc, has func(string) bool) (*nftBackend, error) {
+	if !has("nft") {
+		return nil, fmt.Errorf("nftables backend: nft not found (apt-get install nftables)")
+	}
+	nft, err := newNft("nftables backend")
+	if err != nil {
+		return nil, err
+	}
+	b := &nftBackend{run: run, nft: nft}
+	if has("iptables-legacy-save") {
+		b.legacySave = "iptables-legacy-save"
+	}
+	return b, nil
+}
+
+// autoChoice: native nftables tables (or ours) mean nftables; iptables
+// rules alone mean iptables, the tool the admin already uses; an empty
+// ruleset means nftables.
+func autoChoice(rs *nftRuleset, hasIptables, legacyRules bool) string {
+	iptablesRules := legacyRules
+	for _, t := range rs.tables {
+		if isIptablesNft(t) || (t.family == "ip" || t.family == "ip6") && slices.Contains(iptablesNftTables, t.name) {
+			iptablesRules = true
+			continue
+		}
+		if t.family == "ip" || t.family == "ip6" || t.family == "inet" {
+			return "nftables"
+		}
+	}
+	if iptablesRules && hasIptables {
+		return "iptables"
+	}
+	return "nftables"
+}
+
+func legacyHoldsRules(ctx context.Context, run runFunc, has func(string) bool) bool {
+	if !has("iptables-legacy-save") {
+		return false
+	}
+	out, err := run(ctx, nil, "iptables-legacy-save")
+	return err == nil && holdsRules(out)
+}
