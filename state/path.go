@@ -4,35 +4,72 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"path/filepath"
+	"path"
+	"runtime"
 	"strings"
 )
 
 // DefaultPath returns where the state of the computer tagged computerTag
-// (nas, desk[alice]) lives on this host: /var/lib/netplan42/NAME.json for
-// root, $XDG_STATE_HOME/netplan42/NAME.json or
-// ~/.local/state/netplan42/NAME.json for others. NAME is FileName of the
-// tag. It is never in the configuration directory, which is committed to
-// git while the state reveals the LAN layout.
+// (nas, desk[alice]) lives on this host. NAME is FileName of the tag. For
+// an administrator (root; on Windows an elevated process) it is the
+// system's directory for program state:
+//
+//	linux    /var/lib/netplan42/NAME.json
+//	freebsd  /var/db/netplan42/NAME.json
+//	darwin   /Library/Application Support/netplan42/NAME.json
+//	windows  %ProgramData%\netplan42\NAME.json
+//
+// For others it is $XDG_STATE_HOME/netplan42/NAME.json or
+// ~/.local/state/netplan42/NAME.json (macOS: ~/Library/Application
+// Support/netplan42; Windows: %LOCALAPPDATA%\netplan42). It is never in
+// the configuration directory, which is committed to git while the state
+// reveals the LAN layout.
 func DefaultPath(computerTag string) string {
-	return defaultPath(os.Geteuid(), os.Getenv, computerTag)
+	return defaultPath(runtime.GOOS, isAdmin(), os.Getenv, computerTag)
 }
 
-func defaultPath(euid int, getenv func(string) string, computerTag string) string {
+func defaultPath(goos string, admin bool, getenv func(string) string, computerTag string) string {
 	name := FileName(computerTag) + ".json"
-	if euid == 0 {
-		return filepath.Join("/var/lib/netplan42", name)
+	if goos == "windows" {
+		// Joined with backslashes whatever the build's OS, so tests on
+		// Linux see what Windows does.
+		dir := getenv("ProgramData")
+		if !admin && winAbs(getenv("LOCALAPPDATA")) {
+			dir = getenv("LOCALAPPDATA")
+		} else if !winAbs(dir) {
+			dir = `C:\ProgramData`
+		}
+		return strings.TrimRight(dir, `\/`) + `\netplan42\` + name
+	}
+	system := map[string]string{
+		"freebsd": "/var/db/netplan42",
+		"darwin":  "/Library/Application Support/netplan42",
+	}[goos]
+	if system == "" {
+		system = "/var/lib/netplan42"
+	}
+	if admin {
+		return path.Join(system, name)
+	}
+	h := getenv("HOME")
+	if goos == "darwin" && path.IsAbs(h) {
+		return path.Join(h, "Library", "Application Support", "netplan42", name)
 	}
 	// The XDG spec says to ignore a relative XDG_STATE_HOME.
-	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
-		return filepath.Join(x, "netplan42", name)
+	if x := getenv("XDG_STATE_HOME"); path.IsAbs(x) {
+		return path.Join(x, "netplan42", name)
 	}
-	if h := getenv("HOME"); filepath.IsAbs(h) {
-		return filepath.Join(h, ".local", "state", "netplan42", name)
+	if path.IsAbs(h) {
+		return path.Join(h, ".local", "state", "netplan42", name)
 	}
 	// No home: the system directory, where writing fails with a clear
 	// permission error rather than landing in the working directory.
-	return filepath.Join("/var/lib/netplan42", name)
+	return path.Join(system, name)
+}
+
+// winAbs reports whether p is an absolute Windows path: C:\x or \\host\share.
+func winAbs(p string) bool {
+	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') || strings.HasPrefix(p, `\\`)
 }
 
 // maxNameLen keeps a file name, with ".json.backup" and a temporary suffix,

@@ -43,21 +43,34 @@ func TestFileName(t *testing.T) {
 }
 
 func TestDefaultPath(t *testing.T) {
+	home := map[string]string{"HOME": "/home/a"}
+	win := map[string]string{"ProgramData": `C:\ProgramData`, "LOCALAPPDATA": `C:\Users\a\AppData\Local`}
 	for _, tc := range []struct {
-		name string
-		euid int
-		env  map[string]string
-		want string
+		name  string
+		goos  string
+		admin bool
+		env   map[string]string
+		want  string
 	}{
-		{"root", 0, map[string]string{"HOME": "/root", "XDG_STATE_HOME": "/root/.st"}, "/var/lib/netplan42/desk-alice.json"},
-		{"xdg", 1000, map[string]string{"HOME": "/home/a", "XDG_STATE_HOME": "/home/a/.st"}, "/home/a/.st/netplan42/desk-alice.json"},
-		{"home", 1000, map[string]string{"HOME": "/home/a"}, "/home/a/.local/state/netplan42/desk-alice.json"},
-		{"relative xdg ignored", 1000, map[string]string{"HOME": "/home/a", "XDG_STATE_HOME": "st"}, "/home/a/.local/state/netplan42/desk-alice.json"},
-		{"no home", 1000, map[string]string{}, "/var/lib/netplan42/desk-alice.json"},
+		{"root", "linux", true, map[string]string{"HOME": "/root", "XDG_STATE_HOME": "/root/.st"}, "/var/lib/netplan42/desk-alice.json"},
+		{"xdg", "linux", false, map[string]string{"HOME": "/home/a", "XDG_STATE_HOME": "/home/a/.st"}, "/home/a/.st/netplan42/desk-alice.json"},
+		{"home", "linux", false, home, "/home/a/.local/state/netplan42/desk-alice.json"},
+		{"relative xdg ignored", "linux", false, map[string]string{"HOME": "/home/a", "XDG_STATE_HOME": "st"}, "/home/a/.local/state/netplan42/desk-alice.json"},
+		{"no home", "linux", false, map[string]string{}, "/var/lib/netplan42/desk-alice.json"},
+		{"freebsd root", "freebsd", true, home, "/var/db/netplan42/desk-alice.json"},
+		{"freebsd user", "freebsd", false, home, "/home/a/.local/state/netplan42/desk-alice.json"},
+		{"freebsd no home", "freebsd", false, nil, "/var/db/netplan42/desk-alice.json"},
+		{"darwin root", "darwin", true, map[string]string{"HOME": "/var/root"}, "/Library/Application Support/netplan42/desk-alice.json"},
+		{"darwin user", "darwin", false, map[string]string{"HOME": "/Users/a"}, "/Users/a/Library/Application Support/netplan42/desk-alice.json"},
+		{"windows elevated", "windows", true, win, `C:\ProgramData\netplan42\desk-alice.json`},
+		{"windows user", "windows", false, win, `C:\Users\a\AppData\Local\netplan42\desk-alice.json`},
+		{"windows no env", "windows", true, nil, `C:\ProgramData\netplan42\desk-alice.json`},
+		{"windows other drive", "windows", true, map[string]string{"ProgramData": `D:\PD\`}, `D:\PD\netplan42\desk-alice.json`},
+		{"windows relative env ignored", "windows", false, map[string]string{"LOCALAPPDATA": `Local`}, `C:\ProgramData\netplan42\desk-alice.json`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			getenv := func(k string) string { return tc.env[k] }
-			if got := defaultPath(tc.euid, getenv, "desk[alice]"); got != tc.want {
+			if got := defaultPath(tc.goos, tc.admin, getenv, "desk[alice]"); got != tc.want {
 				t.Errorf("got %s; want %s", got, tc.want)
 			}
 		})
