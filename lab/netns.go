@@ -25,7 +25,7 @@ const Prefix = "np42-"
 var Packages = []string{"iptables", "nftables", "iproute2", "miniupnpd-iptables", "miniupnpc", "natpmpc", "iputils-ping"}
 
 // tools are the commands the lab runs, checked by Require.
-var tools = []string{"ip", "iptables", "iptables-legacy", "nft", "miniupnpd", "upnpc", "natpmpc", "ping"}
+var tools = []string{"ip", "iptables", "iptables-legacy", "ip6tables-legacy", "nft", "miniupnpd", "upnpc", "natpmpc", "ping"}
 
 // Mode returns the NETPLAN42_LAB setting: "required", "off", or "" (run
 // when possible).

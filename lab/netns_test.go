@@ -37,13 +37,13 @@ func TestVethPing(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	ChildMain(m, map[string]ChildFunc{
-		"netns-name": func(ctx context.Context, args []string) error {
-			out, err := exec.Command("ip", "netns", "identify").Output()
-			fmt.Print(string(out))
-			return err
-		},
-	})
+	children := Children()
+	children["netns-name"] = func(ctx context.Context, args []string) error {
+		out, err := exec.Command("ip", "netns", "identify").Output()
+		fmt.Print(string(out))
+		return err
+	}
+	ChildMain(m, children)
 }
 
 func TestChildRunsInNamespace(t *testing.T) {
