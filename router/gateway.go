@@ -14,8 +14,8 @@ import (
 )
 
 // defaultGateway returns the next hop of the IPv4 default route. It is a
-// variable so tests and other systems (BSD, macOS: route -n get default)
-// can supply their own; gateway_linux.go sets it on Linux.
+// variable so tests can supply their own; gateway_linux.go and
+// gateway_other.go set it.
 var defaultGateway = func() (netip.Addr, error) {
 	return netip.Addr{}, errors.New("finding the default gateway is not supported on this system; set the gateway in the config")
 }
