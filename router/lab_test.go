@@ -1,3 +1,5 @@
+//go:build linux
+
 package router
 
 import (
@@ -141,20 +143,6 @@ func upnpcList(t *testing.T, l *lab.Lab, i int) []string {
 		}
 	}
 	return lines
-}
-
-func ours(ext uint16, lease uint32) planner.Mapping {
-	return planner.Mapping{Protocol: planner.TCP, ExternalPort: ext, InternalPort: ext,
-		Description: planner.Tag("nas", "crashplan"), LeaseSeconds: lease}
-}
-
-func findMapping(v planner.RouterView, k planner.MappingKey) (planner.Mapping, bool) {
-	for _, m := range v.Mappings {
-		if m.Key() == k {
-			return m, true
-		}
-	}
-	return planner.Mapping{}, false
 }
 
 func mustOK(t *testing.T, what string, r doResult) {
