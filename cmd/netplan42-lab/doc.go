@@ -2,12 +2,13 @@
 // and scripts: a router running miniupnpd, LAN hosts and an internet host,
 // each in a network namespace never linked to the host's.
 //
-//	netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--igd1] [--wan CIDR]
+//	netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--igd1] [--wan CIDR] [--ipv6]
 //	netplan42-lab status
 //	netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, host2, …)
 //	netplan42-lab restart-router [--flush]
 //	netplan42-lab listen HOST PORT...   (a program listening on HOST's PORTs, until down)
 //	netplan42-lab prove HOST PORT       (internet host -> router WAN:PORT -> HOST)
+//	netplan42-lab prove6 HOST PORT      (internet host -> HOST's global IPv6 address:PORT)
 //	netplan42-lab down
 //
 // The lab's namespaces are named np42lab-router, np42lab-internet,

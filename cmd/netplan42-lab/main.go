@@ -37,12 +37,13 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--igd1] [--wan CIDR]
+const usage = `usage: netplan42-lab up [--hosts N] [--no-upnp] [--no-natpmp] [--igd1] [--wan CIDR] [--ipv6]
        netplan42-lab status
        netplan42-lab exec HOST -- CMD...   (HOST: router, internet, host1, …)
        netplan42-lab restart-router [--flush]
        netplan42-lab listen HOST PORT...   (start a program listening on HOST's PORTs, echoing lines; down stops it)
        netplan42-lab prove HOST PORT       (connect from the internet host to the router's WAN PORT; say where it arrives)
+       netplan42-lab prove6 HOST PORT      (dual-stack lab: connect from the internet host to HOST's global IPv6 address)
        netplan42-lab down
 `
 
@@ -71,6 +72,7 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		noPMP := fs.Bool("no-natpmp", false, "switch miniupnpd's NAT-PMP off")
 		igd1 := fs.Bool("igd1", false, "announce IGD v1 only (miniupnpd -1)")
 		wan := fs.String("wan", lab.DefaultWAN.String(), "router WAN address (100.64.0.1/10: CGNAT)")
+		ipv6 := fs.Bool("ipv6", false, "dual-stack: LAN 2001:db8:1::/64, inbound IPv6 only through pinholes")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -85,7 +87,7 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 			return fmt.Errorf("%s", why)
 		}
 		l, err := lab.StartRetry(ctx, lab.Spec{Hosts: *hosts, NoUPnP: *noUPnP, NoNATPMP: *noPMP, IGDv1: *igd1, WAN: p,
-			Name: name, Dir: Dir, NoDaemon: *noUPnP && *noPMP}, func(format string, a ...any) {
+			IPv6: *ipv6, Name: name, Dir: Dir, NoDaemon: *noUPnP && *noPMP}, func(format string, a ...any) {
 			fmt.Fprintf(stderr, format+"\n", a...)
 		})
 		if err != nil {
@@ -168,7 +170,7 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		from, err := l.ProveForward(ctx, i, port, port)
 		if err != nil && strings.Contains(err.Error(), "address already in use") {
 			// listen holds the port: prove through it.
-			from, err = proveThroughListener(ctx, l, args[0], port)
+			from, err = proveThroughListener(ctx, l, args[0], netip.AddrPortFrom(l.RouterWAN(), port))
 		}
 		if err != nil {
 			why := "no connection"
@@ -182,6 +184,38 @@ func dispatch(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		}
 		fmt.Fprintf(stdout, "internet host %s -> router %s:%d -> %s %s:%d: connected (arrived from %s)\n",
 			l.InternetAddr(), l.RouterWAN(), port, args[0], l.HostAddr(i), port, from)
+		return nil
+	case "prove6":
+		var i int
+		var port uint16
+		if len(args) != 2 {
+			return fmt.Errorf("usage: prove6 HOST PORT (HOST: host1, host2, …)")
+		}
+		if _, err := fmt.Sscanf(args[0], "host%d", &i); err != nil {
+			return fmt.Errorf("usage: prove6 HOST PORT: %v", err)
+		}
+		if _, err := fmt.Sscanf(args[1], "%d", &port); err != nil {
+			return fmt.Errorf("usage: prove6 HOST PORT: %v", err)
+		}
+		l, err := lab.Attach(Dir)
+		if err != nil {
+			return fmt.Errorf("no lab is up: %v", err)
+		}
+		if !l.Spec.IPv6 {
+			return fmt.Errorf("the lab is not dual-stack: up --ipv6")
+		}
+		if i < 1 || i > len(l.Hosts()) {
+			return fmt.Errorf("no host %q", args[0])
+		}
+		target := netip.AddrPortFrom(l.HostAddr6(i), port)
+		from, err := l.ProveReach6(ctx, i, port)
+		if err != nil && strings.Contains(err.Error(), "address already in use") {
+			from, err = proveThroughListener(ctx, l, args[0], target)
+		}
+		if err != nil {
+			return fmt.Errorf("internet host %s -> %s %s does not connect: %v", l.InternetAddr6(), args[0], target, err)
+		}
+		fmt.Fprintf(stdout, "internet host %s -> %s %s: connected (arrived from %s)\n", l.InternetAddr6(), args[0], target, from)
 		return nil
 	case "listen":
 		if len(args) < 2 {
@@ -267,11 +301,12 @@ func listen(l *lab.Lab, host string, ports []string, stdout io.Writer) error {
 	return nil
 }
 
-// proveThroughListener proves a forward to host:port where listen holds
-// the port: the internet host connects, and the listener's log says where
-// the connection came from.
-func proveThroughListener(ctx context.Context, l *lab.Lab, host string, port uint16) (netip.AddrPort, error) {
-	target := netip.AddrPortFrom(l.RouterWAN(), port).String()
+// proveThroughListener proves that the internet host's connection to
+// `to` (the router's WAN port, or host's global IPv6 address) arrives at
+// host where listen holds the port: the listener's log says where the
+// connection came from.
+func proveThroughListener(ctx context.Context, l *lab.Lab, host string, to netip.AddrPort) (netip.AddrPort, error) {
+	target := to.String()
 	payload := fmt.Sprintf("netplan42-lab-%d", time.Now().UnixNano())
 	if _, err := l.Internet().Child(ctx, "lab-dial", target, payload, "6"); err != nil {
 		return netip.AddrPort{}, err
@@ -293,8 +328,17 @@ func status(l *lab.Lab, w io.Writer) {
 	for i, h := range l.Hosts() {
 		fmt.Fprintf(w, "host%-5d %-20s %s\n", i+1, h.Name, l.HostAddr(i+1))
 	}
+	if l.Spec.IPv6 {
+		fmt.Fprintf(w, "ipv6      router LAN %s  WAN %s  internet %s\n", l.RouterLAN6(), l.RouterWAN6(), l.InternetAddr6())
+		for i := range l.Hosts() {
+			fmt.Fprintf(w, "host%-5d %s\n", i+1, l.HostAddr6(i+1))
+		}
+	}
 	if u := l.RootDescURL(); u != "" {
 		fmt.Fprintf(w, "rootDesc  %s\n", u)
+	}
+	if u := l.RootDescURL6(); u != "" {
+		fmt.Fprintf(w, "rootDesc6 %s\n", u)
 	}
 	fmt.Fprintf(w, "log       %s/miniupnpd.log\n", l.Dir())
 }

@@ -84,3 +84,33 @@ func TestListen(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // this process reaps it
 	}
 }
+
+// up --ipv6 makes a dual-stack lab; prove6 reaches a host's global address
+// only through a pinhole, also where listen holds the port.
+func TestProve6(t *testing.T) {
+	lab.Require(t)
+	Dir = t.TempDir()
+	name = fmt.Sprintf("%s%d-cli6", lab.Prefix, os.Getpid())
+	t.Cleanup(func() {
+		var out bytes.Buffer
+		run(context.Background(), []string{"down"}, &out, &out)
+	})
+	out := cli(t, 0, "up", "--hosts", "1", "--ipv6")
+	if !strings.Contains(out, "host1     2001:db8:1::10") || !strings.Contains(out, "rootDesc6 http://[2001:db8:1::1]:") {
+		t.Fatalf("up --ipv6 said:\n%s", out)
+	}
+	cli(t, 0, "listen", "host1", "5001")
+	if out := cli(t, 1, "prove6", "host1", "5001"); !strings.Contains(out, "i/o timeout") {
+		t.Errorf("prove6 without a pinhole: %s", out)
+	}
+	l, err := lab.Attach(Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.UPnPC6(context.Background(), 1, "-A", "", "0", "2001:db8:1::10", "5001", "TCP", "600"); err != nil {
+		t.Fatalf("upnpc -6 -A: %v\n%s", err, out)
+	}
+	if out := cli(t, 0, "prove6", "host1", "5001"); !strings.Contains(out, "connected (arrived from [2001:db8:ff::fe]:") {
+		t.Errorf("prove6 through a pinhole: %s", out)
+	}
+}
