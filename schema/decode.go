@@ -49,6 +49,7 @@ var (
 			{Name: "external_port"},
 			{Name: "allow_from"},
 		},
+		Blocks: []hcl.BlockHeaderSchema{appConfigBlock},
 	}
 )
 
@@ -496,6 +497,7 @@ func (l *loader) computer(b *hcl.Block, ctx *hcl.EvalContext, key string, hasKey
 		names[s.Name] = sb.DefRange
 		c.Services = append(c.Services, s)
 	}
+	l.checkAppConfigs(c)
 }
 
 // service decodes a service block; nil when its name is unusable.
@@ -536,6 +538,9 @@ func (l *loader) service(b *hcl.Block, ctx *hcl.EvalContext) *Service {
 	from := content.Attributes["allow_from"]
 	if from != nil {
 		l.allowFrom(from, ctx, s)
+	}
+	for _, ab := range content.Blocks {
+		l.appConfig(ab, ctx, s)
 	}
 
 	switch s.Expose {

@@ -125,6 +125,9 @@ type Service struct {
 	ExternalPort uint16
 	// AllowFrom restricts the sources the firewall admits; nil admits any.
 	AllowFrom []netip.Prefix
+	// AppConfigs are the files of the service's program kept in step with
+	// its ports.
+	AppConfigs []*AppConfig
 
 	DeclRange hcl.Range
 	PortRange hcl.Range // where port is set, for diagnostics
