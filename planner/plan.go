@@ -32,10 +32,12 @@ func (a Action) Symbol() string {
 	return " "
 }
 
-// Object is a resource's value on one side of a change: a mapping or a rule.
+// Object is a resource's value on one side of a change: a mapping, a rule
+// or an app_config file.
 type Object struct {
-	Mapping *Mapping
-	Rule    *Rule
+	Mapping   *Mapping
+	Rule      *Rule
+	AppConfig *AppConfig
 }
 
 // MarshalJSON writes the mapping or the rule, flat.
@@ -45,6 +47,8 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 		return json.Marshal(o.Mapping)
 	case o.Rule != nil:
 		return json.Marshal(o.Rule)
+	case o.AppConfig != nil:
+		return json.Marshal(o.AppConfig)
 	}
 	return []byte("null"), nil
 }
@@ -63,6 +67,10 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 		o.Rule = new(Rule)
 		return json.Unmarshal(b, o.Rule)
 	}
+	if _, ok := probe["path"]; ok {
+		o.AppConfig = new(AppConfig)
+		return json.Unmarshal(b, o.AppConfig)
+	}
 	return fmt.Errorf("object is neither a mapping nor a rule: %s", b)
 }
 
@@ -77,6 +85,8 @@ type Change struct {
 	// StateOnly marks a delete of something already gone, or no longer
 	// ours: apply forgets it and touches nothing.
 	StateOnly bool `json:"state_only,omitempty"`
+	// Diff is a unified diff of the lines an app_config change changes.
+	Diff string `json:"diff,omitempty"`
 }
 
 // Drift is a difference between what netplan42 last made and what the world

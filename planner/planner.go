@@ -50,6 +50,7 @@ func Compute(in Input) *Plan {
 	pl.routerNotes()
 	pl.mappings()
 	pl.rules()
+	pl.appConfigs()
 	slices.SortStableFunc(p.Changes, func(a, b Change) int { return cmp.Compare(a.Address, b.Address) })
 	slices.SortStableFunc(p.Drift, func(a, b Drift) int { return cmp.Compare(a.Address, b.Address) })
 	return p

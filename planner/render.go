@@ -115,6 +115,10 @@ func (p *printer) changes(plan *Plan) {
 }
 
 func (p *printer) change(c Change) {
+	if c.Kind == KindAppConfig {
+		p.appConfigChange(c)
+		return
+	}
 	verb := map[Action]string{Create: "will be created", Update: "will be updated", Delete: "will be destroyed", Renew: "will be renewed"}[c.Action]
 	if c.StateOnly {
 		verb = "will be forgotten"
@@ -253,7 +257,7 @@ func (p *printer) summary(plan *Plan) {
 }
 
 // RenderJSON writes the plan as the versioned JSON contract.
-func RenderJSON(w io.Writer, plan *Plan) error { return textout.JSON(w, plan) }
+func RenderJSON(w io.Writer, plan *Plan) error { return textout.JSON(w, withoutContent(plan)) }
 
 func orDash(s, alt string) string {
 	if s == "" {

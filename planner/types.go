@@ -194,6 +194,9 @@ type Observed struct {
 	Firewall FirewallView `json:"firewall"`
 	// Refreshed is false when the plan was made from state alone.
 	Refreshed bool `json:"refreshed"`
+	// Files are the app_config files as read, also without a refresh:
+	// they are local.
+	Files []FileView `json:"files,omitempty"`
 }
 
 // Managed is what state remembers of one resource netplan42 made.
@@ -202,6 +205,8 @@ type Managed struct {
 	Kind    Kind     `json:"kind"`
 	Mapping *Mapping `json:"mapping,omitempty"` // as granted: LeaseSeconds is the granted lease
 	Rule    *Rule    `json:"rule,omitempty"`
+	// AppConfig is the file as netplan42 last wrote or found it.
+	AppConfig *AppConfig `json:"app_config,omitempty"`
 
 	// Via is the driver that made the resource: the router protocol of a
 	// mapping, the firewall backend (iptables, nftables, pf) of a rule.
