@@ -10,8 +10,13 @@
 //
 // The parsers are plain functions on bytes, tested on captures; Inspect
 // and Neighbors take the proc file system as an fs.FS, so the driver is
-// tested on a fake /proc too. Local and LocalNeighbors use the real one, and
-// fail with ErrUnsupported where there is no /proc/net (macOS, BSD).
+// tested on a fake /proc too. Local and LocalNeighbors use the real one.
+//
+// On Windows, macOS and FreeBSD Local asks gopsutil instead (Windows'
+// GetExtendedTcpTable; lsof on the others), which gives listening sockets
+// and process names but no command lines; LocalNeighbors returns
+// ErrUnsupported there. That path is tested on gopsutil values written
+// from its source, not on a live system.
 //
 // The package never changes anything.
 package host

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"os/user"
 	"runtime"
 	"slices"
@@ -100,11 +99,16 @@ func Inspect(procfs fs.FS, order binary.ByteOrder, lookupUser func(uid uint32) s
 			}
 		}
 	}
-	slices.SortFunc(snap.Listeners, func(a, b Listener) int {
+	sortListeners(snap.Listeners)
+	return snap, nil
+}
+
+// sortListeners orders ls by protocol, port, address, then inode.
+func sortListeners(ls []Listener) {
+	slices.SortFunc(ls, func(a, b Listener) int {
 		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Local.Port(), b.Local.Port()),
 			a.Local.Addr().Compare(b.Local.Addr()), cmp.Compare(a.Inode, b.Inode))
 	})
-	return snap, nil
 }
 
 // socketOwners maps the listeners' inodes to the processes holding them,
@@ -190,23 +194,6 @@ func Neighbors(procfs fs.FS) ([]Neighbor, error) {
 		return nil, fmt.Errorf("read /proc/net/arp: %w", err)
 	}
 	return ParseARP(b)
-}
-
-// Local inspects this machine: Inspect on /proc, naming users from the
-// user database. On systems other than Linux it returns ErrUnsupported.
-func Local() (*Snapshot, error) {
-	if runtime.GOOS != "linux" {
-		return nil, ErrUnsupported
-	}
-	return Inspect(os.DirFS("/proc"), binary.NativeEndian, userName)
-}
-
-// LocalNeighbors is Neighbors on this machine's /proc.
-func LocalNeighbors() ([]Neighbor, error) {
-	if runtime.GOOS != "linux" {
-		return nil, ErrUnsupported
-	}
-	return Neighbors(os.DirFS("/proc"))
 }
 
 func userName(uid uint32) string {
