@@ -116,6 +116,7 @@ func runStatus(ctx context.Context, stdio IO, f *statusFlags) error {
 	wg.Wait()
 
 	rep := diagnose.Status(in)
+	addAppFirewallFindings(ctx, rep, &in)
 	if f.json {
 		return diagnose.RenderStatusJSON(stdio.Out, rep)
 	}
