@@ -2,15 +2,14 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -382,16 +381,7 @@ func dialOnce(ctx context.Context, to netip.AddrPort, timeout time.Duration) (di
 		c.Close()
 		return diagnose.Connected, "", elapsed
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return diagnose.Refused, err.Error(), elapsed
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return diagnose.Unreachable, err.Error(), elapsed
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		return diagnose.TimedOut, err.Error(), elapsed
-	}
-	return diagnose.DialError, err.Error(), elapsed
+	return dialOutcome(err, runtime.GOOS), err.Error(), elapsed
 }
 
 // neighbors reads the ARP table for internal checks that got no answer:
