@@ -15,7 +15,8 @@ import (
 
 // Config selects a backend.
 type Config struct {
-	// Backend is "iptables", "nftables", "pf", "none" or "auto" (also "").
+	// Backend is "iptables", "nftables", "pf", "windows", "none" or "auto"
+	// (also "").
 	Backend string
 }
 
@@ -40,7 +41,8 @@ var ErrUnknownBackend = errors.New("unknown firewall backend")
 // Open finds the tools of the configured backend. With "auto" it picks
 // nftables when native nftables tables filter input (or nothing filters
 // and nft is installed), iptables when only iptables rules exist, pf on
-// macOS and FreeBSD, and none when no tool is installed; Backend says which.
+// macOS and FreeBSD, Windows Defender Firewall on Windows, and none when no
+// tool is installed; Backend says which.
 func Open(ctx context.Context, cfg Config) (*Firewall, error) {
 	return open(ctx, cfg, execRun, exec.LookPath, runtime.GOOS)
 }
@@ -60,10 +62,12 @@ func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (s
 			return nil, fmt.Errorf("pf backend: pfctl not found (pf is the firewall of macOS and FreeBSD)")
 		}
 		return &Firewall{name: "pf", kind: "pf", b: &pfBackend{run: run}}, nil
+	case "windows":
+		return openWindows(run, lookPath, nil)
 	case "auto", "":
 		return openAuto(ctx, run, lookPath, goos)
 	}
-	return nil, fmt.Errorf("firewall backend %q: %w (want iptables, nftables, pf, none or auto)", cfg.Backend, ErrUnknownBackend)
+	return nil, fmt.Errorf("firewall backend %q: %w (want iptables, nftables, pf, windows, none or auto)", cfg.Backend, ErrUnknownBackend)
 }
 
 // openAuto picks the backend that fits what the machine has and holds.
@@ -71,6 +75,12 @@ func openAuto(ctx context.Context, run runFunc, lookPath func(string) (string, e
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
 	if goos == "linux" {
 		return openAutoLinux(ctx, run, lookPath)
+	}
+	if goos == "windows" {
+		if f, err := openWindows(run, lookPath, nil); err == nil {
+			return f, nil
+		}
+		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: no PowerShell found; netplan42 manages no firewall here"}}, nil
 	}
 	if has("pfctl") {
 		return open(ctx, Config{Backend: "pf"}, run, lookPath, goos)

@@ -538,6 +538,24 @@ func TestOpenWindows(t *testing.T) {
 	if _, err := openWindows(nil, pwsh, []string{"home"}); err == nil || !strings.Contains(err.Error(), "want domain, private or public") {
 		t.Errorf("bad profile: %v", err)
 	}
+	// Open: by name, and what auto picks on Windows.
+	ps := func(s string) (string, error) {
+		if s == "powershell.exe" {
+			return `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`, nil
+		}
+		return "", errors.New("not found")
+	}
+	for _, backend := range []string{"windows", "auto"} {
+		if f, err := open(ctx, Config{Backend: backend}, nil, ps, "windows"); err != nil || f.Kind() != "windows" || f.Backend() != "Windows Defender Firewall" {
+			t.Errorf("%s on windows: %+v %v", backend, f, err)
+		}
+	}
+	if f, err := open(ctx, Config{Backend: "auto"}, nil, none, "windows"); err != nil || f.Kind() != "none" || len(f.notes) != 1 {
+		t.Errorf("auto on windows without powershell: %+v %v", f, err)
+	}
+	if _, err := open(ctx, Config{Backend: "windows"}, nil, none, "linux"); err == nil {
+		t.Error("windows backend without powershell opened")
+	}
 	// Observing through a failed powershell says so.
 	fr := &fakeRun{out: map[string]string{}}
 	b := &windowsBackend{run: fr.run, shell: "powershell.exe", profiles: profileAll}
