@@ -322,7 +322,7 @@ func (a *applier) mapping(ctx context.Context, c planner.Change) error {
 		}
 		return fmt.Errorf("%s: %w", c.Address, err)
 	}
-	m := planner.Managed{Address: c.Address, Kind: planner.KindMapping, Mapping: &g.Mapping, Via: a.d.Via, PermanentOnly: g.PermanentOnly}
+	m := planner.Managed{Address: c.Address, Kind: planner.KindMapping, Mapping: &g.Mapping, Via: a.d.Via, PermanentOnly: g.PermanentOnly, Undescribed: g.Undescribed}
 	if g.Mapping.ExternalPort != want.ExternalPort {
 		m.Requested = want.ExternalPort
 	}

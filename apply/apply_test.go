@@ -80,7 +80,7 @@ func (w *world) Sync(_ context.Context, rules []planner.Rule) error {
 }
 
 func (w *world) observe(now time.Time) planner.Observed {
-	v := planner.RouterView{Protocol: planner.ViaUPnP, InternalAddress: w.me, ExternalAddress: netip.MustParseAddr("11.0.0.1"), Listed: true}
+	v := planner.RouterView{Protocol: schema.ViaUPnP, Can: planner.Capabilities{ReadsEntries: true, Describes: true}, InternalAddress: w.me, ExternalAddress: netip.MustParseAddr("11.0.0.1"), Listed: true}
 	for _, m := range w.table {
 		v.Mappings = append(v.Mappings, m)
 	}
@@ -125,7 +125,7 @@ func converge(t *testing.T, w *world, c *schema.Computer, n *schema.Network, pri
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Prior: prior, Now: now, Destroy: destroy})
 	var out bytes.Buffer
 	j := &memJournal{}
-	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP, RulesVia: w.kind}, j, Options{Now: func() time.Time { return now }, Progress: &out})
+	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: string(schema.ViaUPnP), RulesVia: w.kind}, j, Options{Now: func() time.Time { return now }, Progress: &out})
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, out.String())
 	}
@@ -321,7 +321,7 @@ func TestDeleteNotOursIsForgotten(t *testing.T) {
 	w.table[k] = other
 	// Destroy from state alone: the planner cannot see the new holder.
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: planner.Observed{At: now}, Prior: prior, Now: now, Destroy: true})
-	next, res, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP}, &memJournal{}, Options{})
+	next, res, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: string(schema.ViaUPnP)}, &memJournal{}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestFirewallBackendSwitch(t *testing.T) {
 	if len(p.Drift) != 0 {
 		t.Errorf("a backend switch is not drift: %+v", p.Drift)
 	}
-	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: planner.ViaUPnP, RulesVia: "nftables", OldRules: old}, &memJournal{}, Options{})
+	next, _, err := Apply(context.Background(), p, prior, Drivers{Mapper: w, Rules: w, Via: string(schema.ViaUPnP), RulesVia: "nftables", OldRules: old}, &memJournal{}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestInterruptedUnknowable(t *testing.T) {
 	}
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Now: now})
 	var out bytes.Buffer
-	next, res, err := Apply(ctx, p, planner.Prior{}, Drivers{Mapper: w, Via: planner.ViaNATPMP}, &memJournal{}, Options{Progress: &out})
+	next, res, err := Apply(ctx, p, planner.Prior{}, Drivers{Mapper: w, Via: string(schema.ViaNATPMP)}, &memJournal{}, Options{Progress: &out})
 	t.Logf("%v\n%v\n%s", res, err, out.String())
 	if err == nil || !strings.Contains(err.Error(), "whether the router made it is unknown (this router protocol cannot read a mapping back)") {
 		t.Errorf("err %v", err)
@@ -414,7 +414,7 @@ func TestSilentRouterFailsFast(t *testing.T) {
 		return fmt.Errorf("upnp AddPortMapping: %w (2s)", planner.ErrNoAnswer)
 	}
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Now: now})
-	_, res, err := Apply(context.Background(), p, planner.Prior{}, Drivers{Mapper: w, Via: planner.ViaUPnP}, &memJournal{}, Options{})
+	_, res, err := Apply(context.Background(), p, planner.Prior{}, Drivers{Mapper: w, Via: string(schema.ViaUPnP)}, &memJournal{}, Options{})
 	t.Logf("%v\n%v", res, err)
 	if w.adds != 1 || err == nil || strings.Count(err.Error(), "did not answer in time") != 1 || strings.Count(err.Error(), "not attempted: the router stopped answering") != 2 {
 		t.Errorf("%d adds; err %v", w.adds, err)

@@ -123,7 +123,7 @@ type Evidence struct {
 	// checks: the protocol it answered with ("" when not observed, with
 	// RouterError), whether its table could be read whole (Listed, or UPnP
 	// lookups), and the mapping on the check's external key, if any.
-	RouterProtocol string
+	RouterProtocol schema.Via
 	RouterKnows    bool
 	RouterError    string
 	OnKey          *planner.Mapping
@@ -414,7 +414,7 @@ func (j *judging) router() {
 	case e.RouterProtocol == "":
 		j.set(VUnknown, "", fmt.Sprintf("this network's router could not be read: %s", orText(e.RouterError, "not observed")), "")
 		return
-	case e.RouterProtocol == planner.ViaManual:
+	case e.RouterProtocol == schema.ViaManual:
 		j.set(VUnknown, "", fmt.Sprintf("the router answers neither UPnP IGD nor NAT-PMP: netplan42 cannot read its forwards; it should forward %s %d to %s port %d",
 			c.Protocol.Upper(), c.Port, orText(addrOrEmpty(e.Addr), j.name+"'s address"), c.Service.Port),
 			j.on()+"netplan42 plan lists the forward to set up by hand")

@@ -97,7 +97,7 @@ func checkCases() []checkCase {
 	nasAddr := Evidence{Addr: me, AddrSource: `from the router's mapping "netplan42:nas/crashplan"`}
 	with := func(e Evidence, f func(*Evidence)) Evidence { f(&e); return e }
 	router := func(m *planner.Mapping) Evidence {
-		return Evidence{Addr: me, AddrSource: `from DNS "nas"`, RouterProtocol: planner.ViaUPnP, RouterKnows: true, OnKey: m, Computers: fleet().Computers}
+		return Evidence{Addr: me, AddrSource: `from DNS "nas"`, RouterProtocol: schema.ViaUPnP, RouterKnows: true, OnKey: m, Computers: fleet().Computers}
 	}
 	friend := Evidence{Addr: netip.MustParseAddr("198.51.100.20"), AddrSource: `public_address "friend.example.net"`}
 	m := ours(4242, 3500)
@@ -119,8 +119,8 @@ func checkCases() []checkCase {
 		{"router no mapping", "nas", "crashplan", planner.TCP, RouterPath, router(nil), NoMapping, "no mapping for 4242/tcp on this network's router"},
 		{"router foreign holder", "nas", "crashplan", planner.TCP, RouterPath, router(&skype), WrongPeer, `the router forwards 4242/tcp to 192.0.2.11:4242 ("CrashPlan on desk", not managed by netplan42), not to nas`},
 		{"router stale address", "nas", "crashplan", planner.TCP, RouterPath, router(&moved), WrongPeer, "its address changed since the last apply"},
-		{"router natpmp", "nas", "crashplan", planner.TCP, RouterPath, Evidence{RouterProtocol: planner.ViaNATPMP}, VUnknown, "cannot list its mappings"},
-		{"router manual", "nas", "crashplan", planner.TCP, RouterPath, Evidence{RouterProtocol: planner.ViaManual}, VUnknown, "it should forward TCP 4242 to nas's address port 4242"},
+		{"router natpmp", "nas", "crashplan", planner.TCP, RouterPath, Evidence{RouterProtocol: schema.ViaNATPMP}, VUnknown, "cannot list its mappings"},
+		{"router manual", "nas", "crashplan", planner.TCP, RouterPath, Evidence{RouterProtocol: schema.ViaManual}, VUnknown, "it should forward TCP 4242 to nas's address port 4242"},
 		{"router not read", "nas", "crashplan", planner.TCP, RouterPath, Evidence{RouterError: "router: gateway 2001:db8::1 is not IPv4"}, VUnknown, "could not be read"},
 		{"public ok", "friend-pc", "crashplan", planner.TCP, Public, with(friend, func(e *Evidence) { e.Outcome, e.Elapsed = Connected, 31*time.Millisecond }), OK, "connected in 31ms"},
 		{"public refused", "friend-pc", "crashplan", planner.TCP, Public, with(friend, func(e *Evidence) { e.Outcome = Refused }), VRefused, `no mapping for 14242/tcp on network "friend"'s router`},

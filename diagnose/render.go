@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"io"
 	"net/netip"
 	"slices"
@@ -86,17 +87,17 @@ func (p *printer) statusRouter(r *StatusReport) {
 		case pr.Answered:
 			line(pr.Detail + " (answers too)")
 		default:
-			line(fmt.Sprintf("%s: no answer (%s)", protoName(pr.Protocol), pr.Error))
+			line(fmt.Sprintf("%s: no answer (%s)", pr.Protocol.Title(), pr.Error))
 		}
 	}
 	switch {
 	case rt.Protocol == "" && rt.Error != "":
 		line("not observed: " + rt.Error)
 		return
-	case rt.Protocol == planner.ViaManual && len(rt.Probes) == 0:
+	case rt.Protocol == schema.ViaManual && len(rt.Probes) == 0:
 		line("manual port forwarding (protocols = [\"manual\"])")
 	}
-	if rt.Protocol != planner.ViaManual && rt.Protocol != "" {
+	if rt.Protocol != schema.ViaManual && rt.Protocol != "" {
 		ext := "unknown (the router reports none)"
 		if rt.ExternalAddress.IsValid() {
 			ext = fmt.Sprintf("%s (%s)", rt.ExternalAddress, rt.ExternalClass)
@@ -114,16 +115,6 @@ func (p *printer) statusRouter(r *StatusReport) {
 	for _, n := range rt.Notes {
 		line("note: " + n)
 	}
-}
-
-func protoName(p string) string {
-	switch p {
-	case planner.ViaUPnP:
-		return "UPnP IGD"
-	case planner.ViaNATPMP:
-		return "NAT-PMP"
-	}
-	return p
 }
 
 func (p *printer) statusFirewallLine(r *StatusReport) {

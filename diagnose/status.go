@@ -93,9 +93,9 @@ type HostStatus struct {
 // RouterStatus is the router as discovery found it.
 type RouterStatus struct {
 	// Protocol is the one netplan42 drives: upnp, natpmp, or manual.
-	Protocol string  `json:"protocol"`
-	Detail   string  `json:"detail,omitempty"`
-	Probes   []Probe `json:"probes"`
+	Protocol schema.Via `json:"protocol"`
+	Detail   string     `json:"detail,omitempty"`
+	Probes   []Probe    `json:"probes"`
 	// ExternalAddress is the router's WAN address as it reports it;
 	// ExternalClass says whether the internet can reach it: public,
 	// shared (CGNAT), private (double NAT), reserved, unknown.
@@ -288,8 +288,8 @@ func (s *status) router() {
 	class, why := planner.Classify(r.ExternalAddress)
 	r.ExternalClass = class
 
-	manualOnly := !slices.ContainsFunc(in.Network.Router.Protocols, func(p string) bool { return p != schema.ProtoManual })
-	if v.Protocol == planner.ViaManual {
+	manualOnly := !slices.ContainsFunc(in.Network.Router.Protocols, func(p schema.Via) bool { return p != schema.ViaManual })
+	if v.Protocol == schema.ViaManual {
 		if manualOnly {
 			s.find(Info, "router", fmt.Sprintf("network %q's router is set up by hand (protocols = [\"manual\"]): netplan42 cannot read its port forwards", in.Network.Name),
 				"netplan42 plan lists the forwards to set up on the router")
@@ -298,7 +298,7 @@ func (s *status) router() {
 		var tried []string
 		for _, p := range in.Probes {
 			if !p.Answered && p.Error != "" {
-				tried = append(tried, p.Protocol+": "+p.Error)
+				tried = append(tried, string(p.Protocol)+": "+p.Error)
 			}
 		}
 		why := ""
@@ -353,7 +353,7 @@ func (s *status) ourTag(m planner.Mapping) (service string, ok bool) {
 func (s *status) mappings() {
 	in := s.in
 	v := in.Router
-	knows := v != nil && v.Protocol == planner.ViaUPnP // absent means absent
+	knows := v != nil && v.Can.ReadsEntries // absent means absent
 	onRouter := map[planner.MappingKey]planner.Mapping{}
 	if v != nil {
 		for _, m := range v.Mappings {
@@ -448,8 +448,8 @@ func (s *status) mappings() {
 								"netplan42 apply --computer "+s.name()+" renews it")
 						}
 					}
-				} else if v != nil && v.Protocol == planner.ViaNATPMP {
-					s.find(Warning, ms.Address, fmt.Sprintf("NAT-PMP cannot list mappings and state holds none for %s: it is most likely missing", k),
+				} else if v != nil && v.Protocol != schema.ViaManual && v.Protocol != "" {
+					s.find(Warning, ms.Address, fmt.Sprintf("%s cannot list mappings and state holds none for %s: it is most likely missing", v.Protocol.Title(), k),
 						"netplan42 apply --computer "+s.name())
 				}
 			}

@@ -26,7 +26,7 @@ var (
 func home() *schema.Network {
 	return &schema.Network{
 		Name: "home", ListenPorts: schema.PortRange{First: 1024, Last: 5999}, PublicAddress: "11.0.0.1",
-		Router: schema.Router{Protocols: []string{"upnp", "natpmp"}, Lease: 2 * time.Hour},
+		Router: schema.Router{Protocols: []schema.Via{"upnp", "natpmp"}, Lease: 2 * time.Hour},
 	}
 }
 
@@ -54,7 +54,7 @@ var (
 )
 
 func upnpView(ms ...planner.Mapping) *planner.RouterView {
-	return &planner.RouterView{Protocol: planner.ViaUPnP, Detail: upnpProbe.Detail, Gateway: gw, InternalAddress: me,
+	return &planner.RouterView{Protocol: schema.ViaUPnP, Can: planner.Capabilities{ReadsEntries: true, Describes: true}, Detail: upnpProbe.Detail, Gateway: gw, InternalAddress: me,
 		ExternalAddress: wanIP, Listed: true, Mappings: ms}
 }
 
@@ -127,7 +127,7 @@ func statusCases() map[string]StatusInput {
 	// and only state to tell the mapping's lease.
 	in = healthy()
 	in.Probes = []Probe{{Protocol: "upnp", Error: "at 192.0.2.1: no SSDP reply from the gateway within 700ms"}, {Protocol: "natpmp", Answered: true, Detail: "NAT-PMP at 192.0.2.1:5351"}}
-	in.Router = &planner.RouterView{Protocol: planner.ViaNATPMP, Detail: "NAT-PMP at 192.0.2.1:5351", Gateway: gw, InternalAddress: me,
+	in.Router = &planner.RouterView{Protocol: schema.ViaNATPMP, Detail: "NAT-PMP at 192.0.2.1:5351", Gateway: gw, InternalAddress: me,
 		Notes: []string{"router reports no external address: nat-pmp result 3 (network failure (no external address))", "NAT-PMP cannot list mappings: only state shows what is ours"}}
 	m := ours(4242, 7200)
 	in.Prior = &planner.Prior{Resources: []planner.Managed{{Address: `router_mapping.crashplan["tcp"]`, Kind: planner.KindMapping, Mapping: &m, Via: "natpmp", Expires: t0.Add(90 * time.Minute)}}}
@@ -148,7 +148,7 @@ func statusCases() map[string]StatusInput {
 	// listed.
 	in = healthy()
 	in.Probes = []Probe{{Protocol: "upnp", Error: "at 192.0.2.1: no SSDP reply from the gateway within 700ms"}, {Protocol: "natpmp", Error: "at 192.0.2.1:5351: no answer"}}
-	in.Router = &planner.RouterView{Protocol: planner.ViaManual, Detail: "manual port forwarding (no UPnP IGD or NAT-PMP answered at 192.0.2.1)", Gateway: gw, InternalAddress: me}
+	in.Router = &planner.RouterView{Protocol: schema.ViaManual, Detail: "manual port forwarding (no UPnP IGD or NAT-PMP answered at 192.0.2.1)", Gateway: gw, InternalAddress: me}
 	in.Listeners, in.ListenersError = nil, "not supported on darwin (netplan42 reads Linux's /proc/net)"
 	in.Firewall = &planner.FirewallView{Backend: "pf", Hooked: false, Rules: []planner.Rule{ruleCP, ruleSMB}}
 	cases["no-router"] = in
@@ -283,9 +283,9 @@ func TestStatusFindings(t *testing.T) {
 		}, []string{"error router: double NAT (carrier-grade NAT)"}, false},
 		{"manual by config", func() StatusInput {
 			in := healthy()
-			in.Network.Router.Protocols = []string{"manual"}
+			in.Network.Router.Protocols = []schema.Via{schema.ViaManual}
 			in.Probes = nil
-			in.Router = &planner.RouterView{Protocol: planner.ViaManual, Gateway: gw, InternalAddress: me}
+			in.Router = &planner.RouterView{Protocol: schema.ViaManual, Gateway: gw, InternalAddress: me}
 			return in
 		}, []string{`info router: network "home"'s router is set up by hand`}, false},
 	} {
@@ -321,15 +321,5 @@ func TestLooksLike(t *testing.T) {
 		if got := looksLike(tc.service, []Process{tc.p}); got != tc.want {
 			t.Errorf("looksLike(%q, %+v) = %v", tc.service, tc.p, got)
 		}
-	}
-}
-
-func TestParseIGDDetail(t *testing.T) {
-	v, u := ParseIGDDetail("UPnP IGD v1 (WANPPPConnection:1) at http://192.168.1.1:49152/igd.xml")
-	if v != "v1" || u != "http://192.168.1.1:49152/igd.xml" {
-		t.Errorf("got %q %q", v, u)
-	}
-	if v, u := ParseIGDDetail("NAT-PMP at 192.0.2.1:5351"); v != "" || u != "" {
-		t.Errorf("NAT-PMP: got %q %q", v, u)
 	}
 }

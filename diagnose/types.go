@@ -3,7 +3,6 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	"github.com/netplan42/netplan42/planner"
@@ -54,8 +53,8 @@ type Listener struct {
 
 // Probe is one router protocol's answer to discovery.
 type Probe struct {
-	Protocol string `json:"protocol"` // upnp | natpmp
-	Answered bool   `json:"answered"`
+	Protocol schema.Via `json:"protocol"` // upnp | natpmp | pcp
+	Answered bool       `json:"answered"`
 	// Detail says what answered: "UPnP IGD v2 (WANIPConnection:2) at
 	// http://192.0.2.1:5000/rootDesc.xml", "NAT-PMP at 192.0.2.1:5351".
 	Detail string `json:"detail,omitempty"`
@@ -67,18 +66,6 @@ type Probe struct {
 	ExternalAddress netip.Addr `json:"external_address,omitzero"`
 	// Error says why the protocol did not answer.
 	Error string `json:"error,omitempty"`
-}
-
-var igdDetail = regexp.MustCompile(`^UPnP IGD (v\d+) \([^)]*\) at (\S+)`)
-
-// ParseIGDDetail reads the IGD version and description URL out of the
-// router driver's detail text; both are empty when it does not match.
-func ParseIGDDetail(detail string) (version, url string) {
-	m := igdDetail.FindStringSubmatch(detail)
-	if m == nil {
-		return "", ""
-	}
-	return m[1], m[2]
 }
 
 // holder names who holds a router mapping, for people.

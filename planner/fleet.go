@@ -23,7 +23,7 @@ type FleetNetwork struct {
 	Name          string          `json:"name"`
 	ListenPorts   string          `json:"listen_ports"`
 	ReservedPorts []uint16        `json:"reserved_ports"`
-	Protocols     []string        `json:"router_protocols"`
+	Protocols     []schema.Via    `json:"router_protocols"`
 	LeaseSeconds  uint32          `json:"lease_seconds"`
 	Computers     []FleetComputer `json:"computers"`
 }
@@ -100,7 +100,7 @@ func RenderFleet(w io.Writer, v *FleetView, opts RenderOptions) error {
 			reserved[i] = fmt.Sprint(r)
 		}
 		p.F("%s: ports %s (reserved %s), router %s, lease %s\n\n", p.Paint(textout.Bold, fmt.Sprintf("network %q", n.Name)),
-			n.ListenPorts, orDash(strings.Join(reserved, ", "), "none"), strings.Join(n.Protocols, ", "), LeaseText(n.LeaseSeconds))
+			n.ListenPorts, orDash(strings.Join(reserved, ", "), "none"), joinVias(n.Protocols), LeaseText(n.LeaseSeconds))
 		for _, c := range n.Computers {
 			computers++
 			p.F("  %s (hostname %s, firewall %s)\n", p.Paint(textout.Bold, c.Computer), c.Hostname, c.Firewall)
@@ -148,4 +148,12 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func joinVias(vs []schema.Via) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
 }

@@ -3,6 +3,7 @@ package planner
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"net/netip"
 )
 
@@ -165,7 +166,7 @@ type Plan struct {
 
 // RouterSummary tells which router the plan was made against.
 type RouterSummary struct {
-	Protocol        string     `json:"protocol"`
+	Protocol        schema.Via `json:"protocol"`
 	Detail          string     `json:"detail,omitempty"`
 	ExternalAddress netip.Addr `json:"external_address,omitzero"`
 	InternalAddress netip.Addr `json:"internal_address,omitzero"`

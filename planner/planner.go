@@ -130,7 +130,7 @@ func (pl *planning) routerNotes() {
 	if !pl.Observed.Refreshed {
 		return
 	}
-	if v.Protocol != ViaUPnP && v.Protocol != ViaNATPMP {
+	if v.Protocol == schema.ViaManual || v.Protocol == "" {
 		return
 	}
 	switch class, why := Classify(v.ExternalAddress); class {
@@ -185,11 +185,11 @@ func (pl *planning) imitates(m Mapping) bool {
 	return ok && comp == pl.Computer.Tag() && !pl.mine(m) && !pl.elsewhere(m)
 }
 
-// viaNATPMP reports whether m is the mapping state says netplan42 made over
-// NAT-PMP, now seen through UPnP: NAT-PMP carries no description, so the
-// router shows it untagged.
-func viaNATPMP(m Mapping, r Managed, ok bool) bool {
-	return ok && r.Via == ViaNATPMP && r.Mapping != nil && r.Mapping.Key() == m.Key() &&
+// undescribed reports whether m is the mapping state says netplan42 made
+// over a protocol that keeps no description (NAT-PMP), now seen in a
+// listing (UPnP): the router shows it untagged.
+func undescribed(m Mapping, r Managed, ok bool) bool {
+	return ok && r.Undescribed && r.Mapping != nil && r.Mapping.Key() == m.Key() &&
 		r.Mapping.InternalAddress == m.InternalAddress && r.Mapping.InternalPort == m.InternalPort
 }
 
@@ -204,10 +204,11 @@ func requested(r Managed) MappingKey {
 }
 
 // routerKnows reports whether the observation can say a mapping is absent:
-// UPnP lists or looks up every key; NAT-PMP can tell nothing, and without a
-// refresh we only have state.
+// a protocol that reads entries (UPnP) lists or looks up every key; one
+// that cannot (NAT-PMP) tells nothing, and without a refresh we only have
+// state.
 func (pl *planning) routerKnows() bool {
-	return pl.Observed.Refreshed && pl.Observed.Router.Protocol == ViaUPnP
+	return pl.Observed.Refreshed && pl.Observed.Router.Can.ReadsEntries
 }
 
 // routerRestarted reports whether the router lost its mappings since state
@@ -217,7 +218,7 @@ func (pl *planning) routerRestarted() (bool, string) {
 	if !pl.Observed.Refreshed {
 		return false, ""
 	}
-	if v.HasEpoch && memo.Protocol == ViaNATPMP && !memo.EpochAt.IsZero() {
+	if v.HasEpoch && memo.Protocol == v.Protocol && !memo.EpochAt.IsZero() {
 		// RFC 6886 section 3.6: the epoch must advance at least 7/8 as
 		// fast as the client's clock, give or take 2 seconds.
 		elapsed := pl.Now.Sub(memo.EpochAt).Seconds()
@@ -235,7 +236,7 @@ func (pl *planning) mappings() {
 	v := pl.Observed.Router
 	want := pl.desiredMappings()
 
-	if v.Protocol == ViaManual {
+	if v.Protocol == schema.ViaManual {
 		for _, c := range want {
 			m := *c.After.Mapping
 			to := "this computer's address"
@@ -286,6 +287,12 @@ func (pl *planning) mappings() {
 		d := *c.After.Mapping
 		prior, inPrior := pl.Prior.Lookup(c.Address)
 		inPrior = inPrior && prior.Mapping != nil
+		if inPrior && prior.Mapping.Nonce != "" && prior.Mapping.Protocol == d.Protocol && prior.Mapping.InternalPort == d.InternalPort {
+			// PCP: a renewal or a change keeps the nonce the router knows
+			// the mapping by.
+			d.Nonce = prior.Mapping.Nonce
+			c.After = mappingObj(d)
+		}
 		if inPrior {
 			handled[prior.Mapping.Key()] = true
 			if why, ok := unknown[prior.Mapping.Key()]; ok {
@@ -341,9 +348,9 @@ func (pl *planning) mappings() {
 		case pl.elsewhere(obs):
 			c.Action, c.Before = Update, mappingObj(obs)
 			c.Reason = fmt.Sprintf("the port holds this computer's mapping to %s, an address it no longer has; re-made to %s (if the router refuses to remove the old one, remove it on the router)", obs.InternalAddress, d.InternalAddress)
-		case viaNATPMP(obs, prior, inPrior):
+		case undescribed(obs, prior, inPrior):
 			c.Action, c.Before = Update, mappingObj(obs)
-			c.Reason = "made over NAT-PMP, which cannot tag it; re-made over UPnP with netplan42's tag"
+			c.Reason = "made over a protocol that cannot tag it (NAT-PMP, PCP); re-made with netplan42's tag"
 		default:
 			pl.conflict(c.Address, obs)
 			continue
@@ -368,7 +375,7 @@ func (pl *planning) mappings() {
 		case claimed[g] != "":
 			c.StateOnly = true
 			c.Reason = fmt.Sprintf("its port now belongs to %s; forgetting it here", claimed[g])
-		case present && (pl.mine(obs) || pl.elsewhere(obs) || viaNATPMP(obs, r, true)):
+		case present && (pl.mine(obs) || pl.elsewhere(obs) || undescribed(obs, r, true)):
 			c.Before = mappingObj(obs)
 		case !pl.routerKnows():
 			// NAT-PMP deletes only this host's own mapping; a UPnP delete
@@ -460,7 +467,7 @@ func (pl *planning) moved(c Change, prior Managed, observed map[MappingKey]Mappi
 		// touches only this host's mappings, and the UPnP driver checks
 		// before it deletes.
 		c.Action, c.Before, c.Reason = Update, mappingObj(before), mappingDiff(before, d)
-	case oldPresent && (pl.mine(old) || pl.elsewhere(old) || viaNATPMP(old, prior, true)):
+	case oldPresent && (pl.mine(old) || pl.elsewhere(old) || undescribed(old, prior, true)):
 		c.Action, c.Before, c.Reason = Update, mappingObj(old), mappingDiff(old, d)
 	default:
 		reason := "missing on the router since the last apply"

@@ -25,7 +25,7 @@ func home() *schema.Network {
 	return &schema.Network{
 		Name:        "home",
 		ListenPorts: schema.PortRange{First: 1024, Last: 5999},
-		Router:      schema.Router{Protocols: []string{"upnp", "natpmp"}, Lease: 2 * time.Hour},
+		Router:      schema.Router{Protocols: []schema.Via{"upnp", "natpmp"}, Lease: 2 * time.Hour},
 	}
 }
 
@@ -42,7 +42,7 @@ func nas() *schema.Computer {
 
 func upnpView(ms ...Mapping) RouterView {
 	return RouterView{
-		Protocol: ViaUPnP, Detail: "UPnP IGD v2 (WANIPConnection:2) at http://192.0.2.1:5000/rootDesc.xml",
+		Protocol: schema.ViaUPnP, Can: Capabilities{ReadsEntries: true, Describes: true}, Detail: "UPnP IGD v2 (WANIPConnection:2) at http://192.0.2.1:5000/rootDesc.xml",
 		Gateway: netip.MustParseAddr("192.0.2.1"), InternalAddress: me, ExternalAddress: wanIP,
 		Listed: true, Mappings: ms,
 	}
@@ -64,9 +64,9 @@ var (
 func appliedPrior() Prior {
 	m := ours(4242, 7200)
 	return Prior{
-		Router: RouterMemo{Protocol: ViaUPnP, External: wanIP},
+		Router: RouterMemo{Protocol: schema.ViaUPnP, External: wanIP},
 		Resources: []Managed{
-			{Address: `router_mapping.crashplan["tcp"]`, Kind: KindMapping, Mapping: &m, Via: ViaUPnP, Expires: t0.Add(2 * time.Hour)},
+			{Address: `router_mapping.crashplan["tcp"]`, Kind: KindMapping, Mapping: &m, Via: string(schema.ViaUPnP), Expires: t0.Add(2 * time.Hour)},
 			{Address: `firewall_rule.crashplan["tcp"]`, Kind: KindRule, Rule: &ruleCP},
 			{Address: `firewall_rule.smb["tcp"]`, Kind: KindRule, Rule: &ruleSMB},
 		},
@@ -203,9 +203,9 @@ func scenarios() []scenario {
 
 	in = base()
 	in.Prior = appliedPrior()
-	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
-	in.Prior.Resources[0].Via = ViaNATPMP
-	in.Observed.Router = RouterView{Protocol: ViaNATPMP, Detail: "NAT-PMP at 192.0.2.1:5351", InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 12}
+	in.Prior.Router = RouterMemo{Protocol: schema.ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Prior.Resources[0].Via, in.Prior.Resources[0].Undescribed = string(schema.ViaNATPMP), true
+	in.Observed.Router = RouterView{Protocol: schema.ViaNATPMP, Detail: "NAT-PMP at 192.0.2.1:5351", InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 12}
 	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
 	s = append(s, scenario{"natpmp-epoch-reset", in, func(t *testing.T, p *Plan) {
 		wantCounts(t, p, 1, 0, 0, 0)
@@ -216,8 +216,8 @@ func scenarios() []scenario {
 
 	in = base()
 	in.Prior = appliedPrior()
-	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
-	in.Observed.Router = RouterView{Protocol: ViaNATPMP, InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
+	in.Prior.Router = RouterMemo{Protocol: schema.ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Observed.Router = RouterView{Protocol: schema.ViaNATPMP, InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
 	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
 	s = append(s, scenario{"natpmp-steady", in, func(t *testing.T, p *Plan) {
 		if p.HasChanges() {
@@ -226,7 +226,7 @@ func scenarios() []scenario {
 	}})
 
 	in = base()
-	in.Observed.Router = RouterView{Protocol: ViaManual, InternalAddress: me, Notes: []string{"no UPnP IGD or NAT-PMP answered at 192.0.2.1"}}
+	in.Observed.Router = RouterView{Protocol: schema.ViaManual, InternalAddress: me, Notes: []string{"no UPnP IGD or NAT-PMP answered at 192.0.2.1"}}
 	s = append(s, scenario{"manual", in, func(t *testing.T, p *Plan) {
 		if len(p.Manual) != 1 || !strings.Contains(p.Manual[0].Text, "TCP port 4242 to 192.0.2.10 port 4242") {
 			t.Errorf("manual = %+v", p.Manual)
@@ -245,7 +245,7 @@ func scenarios() []scenario {
 	// Made over NAT-PMP (no description), seen now through UPnP.
 	in = base()
 	in.Prior = appliedPrior()
-	in.Prior.Resources[0].Via = ViaNATPMP
+	in.Prior.Resources[0].Via, in.Prior.Resources[0].Undescribed = string(schema.ViaNATPMP), true
 	untagged := ours(4242, 6000)
 	untagged.Description = "NAT-PMP 4242 tcp"
 	in.Observed.Router = upnpView(untagged)
@@ -261,11 +261,11 @@ func scenarios() []scenario {
 	// and says which port peers must use.
 	in = base()
 	in.Prior = appliedPrior()
-	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Prior.Router = RouterMemo{Protocol: schema.ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
 	granted := ours(4243, 7200)
 	granted.InternalPort = 4242
-	in.Prior.Resources[0].Mapping, in.Prior.Resources[0].Requested, in.Prior.Resources[0].Via = &granted, 4242, ViaNATPMP
-	in.Observed.Router = RouterView{Protocol: ViaNATPMP, InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
+	in.Prior.Resources[0].Mapping, in.Prior.Resources[0].Requested, in.Prior.Resources[0].Via, in.Prior.Resources[0].Undescribed = &granted, 4242, string(schema.ViaNATPMP), true
+	in.Observed.Router = RouterView{Protocol: schema.ViaNATPMP, InternalAddress: me, ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
 	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
 	s = append(s, scenario{"natpmp-other-port", in, func(t *testing.T, p *Plan) {
 		if p.HasChanges() {
@@ -279,9 +279,9 @@ func scenarios() []scenario {
 	// NAT-PMP: this host's address changed since the mapping was made.
 	in = base()
 	in.Prior = appliedPrior()
-	in.Prior.Router = RouterMemo{Protocol: ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
-	in.Prior.Resources[0].Via = ViaNATPMP
-	in.Observed.Router = RouterView{Protocol: ViaNATPMP, InternalAddress: netip.MustParseAddr("192.0.2.12"), ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
+	in.Prior.Router = RouterMemo{Protocol: schema.ViaNATPMP, Epoch: 5000, EpochAt: t0.Add(-10 * time.Minute), External: wanIP}
+	in.Prior.Resources[0].Via, in.Prior.Resources[0].Undescribed = string(schema.ViaNATPMP), true
+	in.Observed.Router = RouterView{Protocol: schema.ViaNATPMP, InternalAddress: netip.MustParseAddr("192.0.2.12"), ExternalAddress: wanIP, HasEpoch: true, Epoch: 5600}
 	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
 	s = append(s, scenario{"natpmp-address-changed", in, func(t *testing.T, p *Plan) {
 		wantCounts(t, p, 0, 1, 0, 0)

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"io"
 	"net/netip"
 	"strings"
@@ -50,10 +51,10 @@ func (p *printer) context(plan *Plan) {
 	switch r.Protocol {
 	case "":
 		p.F("  router:   not refreshed (planned from state)\n")
-	case ViaManual:
+	case schema.ViaManual:
 		p.F("  router:   manual port forwarding\n")
 	default:
-		p.F("  router:   %s\n", orDash(r.Detail, r.Protocol))
+		p.F("  router:   %s\n", orDash(r.Detail, string(r.Protocol)))
 	}
 	if r.ExternalAddress.IsValid() || r.InternalAddress.IsValid() {
 		class, _ := Classify(r.ExternalAddress)

@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"net/netip"
 	"slices"
 	"strings"
@@ -75,6 +76,10 @@ type Mapping struct {
 	RemoteHost string `json:"remote_host,omitempty"`
 	// Disabled is set for UPnP entries listed with NewEnabled=0.
 	Disabled bool `json:"disabled,omitempty"`
+	// Nonce is the PCP mapping nonce (hex) the mapping was made with: the
+	// router refuses a delete with another, so state keeps it and a
+	// renewal reuses it. Empty for other protocols.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Key returns the mapping's router-side key.
@@ -117,21 +122,19 @@ func sortPrefixes(p []netip.Prefix) {
 // AnySource is the sources of a rule open to everyone.
 var AnySource = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 
-// Router protocol names as they appear in snapshots, plans and state.
-const (
-	ViaUPnP   = "upnp"
-	ViaNATPMP = "natpmp"
-	ViaManual = "manual"
-)
-
 // RouterView is what the router holds, as one observation saw it.
 type RouterView struct {
-	// Protocol is the protocol that answered (ViaUPnP, ViaNATPMP), ViaManual
+	// Protocol is the protocol that answered (schema.ViaUPnP, schema.ViaNATPMP), schema.ViaManual
 	// when the config asks for manual forwarding or nothing answered, or ""
 	// when the router was not observed (--refresh=false, plan --all).
-	Protocol string `json:"protocol"`
+	Protocol schema.Via `json:"protocol"`
 	// Detail says what answered, for people: "UPnP IGD v2 at http://...".
 	Detail string `json:"detail,omitempty"`
+	// Device is what the router said of itself, when its protocol says.
+	Device Device `json:"device,omitzero"`
+	// Can says what the protocol in use can tell and do. Decisions go by
+	// it, never by Protocol's name.
+	Can Capabilities `json:"can"`
 
 	Gateway         netip.Addr `json:"gateway"`
 	InternalAddress netip.Addr `json:"internal_address"` // this host's address towards the gateway
@@ -157,6 +160,24 @@ type RouterView struct {
 
 	// Notes are facts worth telling the user: fallbacks taken, limits.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Capabilities are what a router protocol can tell and do.
+type Capabilities struct {
+	// ReadsEntries reports whether the router's entries can be read: a
+	// key the observation does not show is absent (UPnP). Otherwise
+	// only state knows what is ours (NAT-PMP).
+	ReadsEntries bool `json:"reads_entries"`
+	// Describes reports whether a mapping keeps netplan42's description
+	// on the router, so that a listing shows whose it is.
+	Describes bool `json:"describes"`
+}
+
+// Device is what a router said of itself.
+type Device struct {
+	Version string `json:"version,omitempty"` // of the device type: "v2" for InternetGatewayDevice:2
+	Service string `json:"service,omitempty"` // "WANIPConnection:2"
+	URL     string `json:"url,omitempty"`     // its description URL
 }
 
 // UnknownKey is a router key whose entry could not be read, and why.
@@ -218,6 +239,9 @@ type Managed struct {
 	// PermanentOnly records that the router refused a finite lease (UPnP
 	// 725 or 402) and the mapping was made permanent instead.
 	PermanentOnly bool `json:"permanent_only,omitempty"`
+	// Undescribed records that the protocol that made the mapping keeps
+	// no description (NAT-PMP, PCP): a listing shows it without our tag.
+	Undescribed bool `json:"undescribed,omitempty"`
 }
 
 // Prior is the part of state the planner reads.
@@ -228,7 +252,7 @@ type Prior struct {
 
 // RouterMemo is what state remembers of the router, to recognise a restart.
 type RouterMemo struct {
-	Protocol string     `json:"protocol,omitempty"`
+	Protocol schema.Via `json:"protocol,omitempty"`
 	Epoch    uint32     `json:"epoch,omitempty"`
 	EpochAt  time.Time  `json:"epoch_at,omitzero"`
 	Identity string     `json:"identity,omitempty"`
@@ -256,6 +280,9 @@ type Grant struct {
 	// Epoch is the NAT-PMP epoch of the answer, when HasEpoch.
 	Epoch    uint32
 	HasEpoch bool
+	// Undescribed is set when the protocol keeps no description of the
+	// mapping on the router (Managed.Undescribed).
+	Undescribed bool
 	// Note says something the user should hear: "router allows only
 	// permanent mappings; made it permanent".
 	Note string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -291,7 +292,8 @@ func fakeRouter(t *testing.T, f *fakeIGD, timeout time.Duration) *Router {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Router{proto: planner.ViaUPnP, timeout: timeout, gw: loopback, local: loopback, igd: d}
+	e := endpoint{timeout: timeout, gw: loopback, local: loopback}
+	return &Router{proto: schema.ViaUPnP, e: e, sess: &upnpSession{d: d, e: e}}
 }
 
 func foreign(n int) []planner.Mapping {

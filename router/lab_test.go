@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"maps"
 	"os"
 	"regexp"
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 // doRequest is what the router-do child runs inside a LAN host: Open, then
 // each op in turn.
 type doRequest struct {
-	Protocols  []string
+	Protocols  []schema.Via
 	Remembered string // Config.Remembered
 	Ops        []doOp
 }
@@ -54,7 +55,7 @@ type doResult struct {
 }
 
 type doReply struct {
-	Protocol string
+	Protocol schema.Via
 	OpenTime time.Duration
 	Results  []doResult
 }
@@ -113,14 +114,14 @@ func do(t *testing.T, l *lab.Lab, i int, req doRequest) doReply {
 func childBulkAdd(ctx context.Context, args []string) error {
 	base, _ := strconv.Atoi(args[0])
 	n, _ := strconv.Atoi(args[1])
-	r, err := Open(ctx, Config{Protocols: []string{"upnp"}})
-	if err != nil || r.Protocol() != planner.ViaUPnP {
+	r, err := Open(ctx, Config{Protocols: []schema.Via{"upnp"}})
+	if err != nil || r.Protocol() != schema.ViaUPnP {
 		return fmt.Errorf("open: %v %v", err, r.notes)
 	}
 	for i := 0; i < n; i++ {
-		m := planner.Mapping{Protocol: planner.TCP, ExternalPort: uint16(base + i), InternalAddress: r.local,
+		m := planner.Mapping{Protocol: planner.TCP, ExternalPort: uint16(base + i), InternalAddress: r.e.local,
 			InternalPort: uint16(base + i), Description: fmt.Sprintf("bulk %d", i), LeaseSeconds: 3600}
-		if err := r.igd.addOnce(ctx, m, 3600, r.timeout); err != nil {
+		if err := r.sess.(*upnpSession).d.addOnce(ctx, m, 3600, r.e.timeout); err != nil {
 			return err
 		}
 	}
@@ -172,7 +173,7 @@ func TestLabUPnPv2(t *testing.T) {
 		{Op: "observe"},
 	}})
 	t.Logf("open took %v; protocol %s", rep.OpenTime, rep.Protocol)
-	if rep.Protocol != planner.ViaUPnP {
+	if rep.Protocol != schema.ViaUPnP {
 		t.Fatalf("protocol %q; notes %q", rep.Protocol, rep.Results[0].View.Notes)
 	}
 	if rep.OpenTime > time.Second {
@@ -302,7 +303,7 @@ func TestLabNATPMPOnly(t *testing.T) {
 	m := ours(4243, 600)
 	rep := do(t, l, 1, doRequest{Ops: []doOp{{Op: "observe"}, {Op: "add", Mapping: m}}})
 	t.Logf("open took %v; protocol %s", rep.OpenTime, rep.Protocol)
-	if rep.Protocol != planner.ViaNATPMP {
+	if rep.Protocol != schema.ViaNATPMP {
 		t.Fatalf("protocol %q", rep.Protocol)
 	}
 	if rep.OpenTime > 1500*time.Millisecond {
@@ -394,7 +395,7 @@ func TestLabRogueSSDP(t *testing.T) {
 	if hits != 0 {
 		t.Fatalf("the rogue's HTTP server was contacted %d times", hits)
 	}
-	if rep.Protocol != planner.ViaUPnP || !strings.Contains(rep.Results[0].View.Detail, "http://192.0.2.1:") {
+	if rep.Protocol != schema.ViaUPnP || !strings.Contains(rep.Results[0].View.Detail, "http://192.0.2.1:") {
 		t.Fatalf("discovery did not find the real router: %+v", rep)
 	}
 }
@@ -435,17 +436,17 @@ func TestLabCGNAT(t *testing.T) {
 	mustOK(t, "observe", rep.Results[0])
 	t.Logf("view: protocol=%s external=%v notes=%q", v.Protocol, v.ExternalAddress, v.Notes)
 	t.Logf("add error: %s", r.Err)
-	if v.Protocol != planner.ViaUPnP || v.ExternalAddress.IsValid() || !strings.Contains(strings.Join(v.Notes, " "), "no external address") {
+	if v.Protocol != schema.ViaUPnP || v.ExternalAddress.IsValid() || !strings.Contains(strings.Join(v.Notes, " "), "no external address") {
 		t.Errorf("view %+v", v)
 	}
 	if !r.NoExternal || !strings.Contains(r.Err, "no public") || !strings.Contains(r.Err, "CGNAT") {
 		t.Errorf("add: want a clear no-public-address error, got %q", r.Err)
 	}
-	rep = do(t, l, 1, doRequest{Protocols: []string{"natpmp"}, Ops: []doOp{{Op: "observe"}, {Op: "add", Mapping: ours(4242, 3600)}}})
+	rep = do(t, l, 1, doRequest{Protocols: []schema.Via{"natpmp"}, Ops: []doOp{{Op: "observe"}, {Op: "add", Mapping: ours(4242, 3600)}}})
 	v, r = rep.Results[0].View, rep.Results[1]
 	t.Logf("natpmp view: protocol=%s external=%v notes=%q", v.Protocol, v.ExternalAddress, v.Notes)
 	t.Logf("natpmp add error: %s", r.Err)
-	if v.Protocol != planner.ViaNATPMP || !r.NoExternal {
+	if v.Protocol != schema.ViaNATPMP || !r.NoExternal {
 		t.Errorf("natpmp: view %+v, add %+v", v, r)
 	}
 }
@@ -461,13 +462,13 @@ func TestLabRestartFlush(t *testing.T) {
 		t.Fatal("mapping not there after add")
 	}
 	time.Sleep(2100 * time.Millisecond) // let the NAT-PMP epoch grow
-	pm := do(t, l, 1, doRequest{Protocols: []string{"natpmp"}, Ops: []doOp{{Op: "observe"}}})
+	pm := do(t, l, 1, doRequest{Protocols: []schema.Via{"natpmp"}, Ops: []doOp{{Op: "observe"}}})
 	e1 := pm.Results[0].View.Epoch
 	if err := l.RestartRouter(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	rep = do(t, l, 1, doRequest{Ops: []doOp{{Op: "observe"}}})
-	pm = do(t, l, 1, doRequest{Protocols: []string{"natpmp"}, Ops: []doOp{{Op: "observe"}}})
+	pm = do(t, l, 1, doRequest{Protocols: []schema.Via{"natpmp"}, Ops: []doOp{{Op: "observe"}}})
 	e2 := pm.Results[0].View.Epoch
 	v := rep.Results[0].View
 	t.Logf("epoch %d -> %d; identity %q -> %q; mappings after %d", e1, e2, id1, v.Identity, len(v.Mappings))
@@ -491,7 +492,7 @@ func TestLabManual(t *testing.T) {
 	rep := do(t, l, 1, doRequest{Ops: []doOp{{Op: "observe"}, {Op: "add", Mapping: ours(4242, 0)}}})
 	v := rep.Results[0].View
 	t.Logf("open took %v; view %+v; add error %s", rep.OpenTime, v, rep.Results[1].Err)
-	if rep.Protocol != planner.ViaManual || v.Protocol != planner.ViaManual || len(v.Notes) < 2 || !rep.Results[1].Manual {
+	if rep.Protocol != schema.ViaManual || v.Protocol != schema.ViaManual || len(v.Notes) < 2 || !rep.Results[1].Manual {
 		t.Fatalf("%+v", rep)
 	}
 	if rep.OpenTime > 2*time.Second {
@@ -508,22 +509,22 @@ func TestLabManual(t *testing.T) {
 // wait a probe's whole window.
 func TestLabDiscovery(t *testing.T) {
 	lab.Require(t)
-	upnpFirst := []string{planner.ViaUPnP, planner.ViaNATPMP, planner.ViaManual}
-	natpmpFirst := []string{planner.ViaNATPMP, planner.ViaUPnP, planner.ViaManual}
+	upnpFirst := []schema.Via{schema.ViaUPnP, schema.ViaNATPMP, schema.ViaManual}
+	natpmpFirst := []schema.Via{schema.ViaNATPMP, schema.ViaUPnP, schema.ViaManual}
 	for _, tc := range []struct {
 		name  string
 		spec  lab.Spec
-		order []string
-		want  string
+		order []schema.Via
+		want  schema.Via
 		max   time.Duration
 	}{
-		{"both", lab.Spec{}, upnpFirst, planner.ViaUPnP, time.Second},
-		{"both natpmp first", lab.Spec{}, natpmpFirst, planner.ViaNATPMP, time.Second},
-		{"upnp only", lab.Spec{NoNATPMP: true}, upnpFirst, planner.ViaUPnP, time.Second},
-		{"upnp only natpmp first", lab.Spec{NoNATPMP: true}, natpmpFirst, planner.ViaUPnP, time.Second},
-		{"natpmp only", lab.Spec{NoUPnP: true}, upnpFirst, planner.ViaNATPMP, time.Second},
-		{"natpmp only natpmp first", lab.Spec{NoUPnP: true}, natpmpFirst, planner.ViaNATPMP, time.Second},
-		{"neither", lab.Spec{NoDaemon: true}, upnpFirst, planner.ViaManual, 2 * time.Second},
+		{"both", lab.Spec{}, upnpFirst, schema.ViaUPnP, time.Second},
+		{"both natpmp first", lab.Spec{}, natpmpFirst, schema.ViaNATPMP, time.Second},
+		{"upnp only", lab.Spec{NoNATPMP: true}, upnpFirst, schema.ViaUPnP, time.Second},
+		{"upnp only natpmp first", lab.Spec{NoNATPMP: true}, natpmpFirst, schema.ViaUPnP, time.Second},
+		{"natpmp only", lab.Spec{NoUPnP: true}, upnpFirst, schema.ViaNATPMP, time.Second},
+		{"natpmp only natpmp first", lab.Spec{NoUPnP: true}, natpmpFirst, schema.ViaNATPMP, time.Second},
+		{"neither", lab.Spec{NoDaemon: true}, upnpFirst, schema.ViaManual, 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := lab.StartT(t, tc.spec)
@@ -555,7 +556,7 @@ func TestLabGrantDiffers(t *testing.T) {
 	lab.Require(t)
 	l := lab.StartT(t, lab.Spec{Hosts: 2})
 	l.Host(2).MustRun(t, "upnpc", "-u", l.RootDescURL(), "-e", "CrashPlan on h2", "-a", "192.0.2.11", "4242", "4242", "TCP", "0")
-	rep := do(t, l, 1, doRequest{Protocols: []string{"natpmp"}, Ops: []doOp{{Op: "add", Mapping: ours(4242, 600)}}})
+	rep := do(t, l, 1, doRequest{Protocols: []schema.Via{"natpmp"}, Ops: []doOp{{Op: "add", Mapping: ours(4242, 600)}}})
 	mustOK(t, "natpmp add", rep.Results[0])
 	g := rep.Results[0].Grant
 	t.Logf("natpmp grant: %s, note %q", g.Mapping, g.Note)
@@ -568,7 +569,7 @@ func TestLabGrantDiffers(t *testing.T) {
 		t.Errorf("upnpc -l does not show the port granted: %q", list)
 	}
 
-	rep = do(t, l, 1, doRequest{Protocols: []string{"upnp"}, Ops: []doOp{{Op: "add", Mapping: ours(4300, 700000)}}})
+	rep = do(t, l, 1, doRequest{Protocols: []schema.Via{"upnp"}, Ops: []doOp{{Op: "add", Mapping: ours(4300, 700000)}}})
 	mustOK(t, "upnp add", rep.Results[0])
 	g = rep.Results[0].Grant
 	t.Logf("upnp grant: %s lease %d, note %q", g.Mapping, g.Mapping.LeaseSeconds, g.Note)

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/netplan42/netplan42/planner"
@@ -154,20 +155,40 @@ func natpmpCall(ctx context.Context, gw netip.Addr, req []byte) (natpmpResponse,
 // Responses that do not answer req (late answers to an earlier request,
 // another mapping's) are skipped, and the read goes on until the deadline.
 func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (natpmpResponse, error) {
+	var r natpmpResponse
+	err := udpExchange(ctx, "nat-pmp", server, req, func(b []byte) (ok bool, err error) {
+		r, ok, err = natpmpReply(req, b)
+		return ok, err
+	})
+	return r, err
+}
+
+// udpExchange sends req to server and hands each datagram from it to
+// accept until accept takes one, retransmitting per RFC 6886 section 3.1
+// (and RFC 6887 section 8.1.1, which has the same shape) until ctx ends;
+// without a deadline in ctx it ends after DefaultTimeout. accept returns
+// an error for a datagram that is no answer at all (it is skipped, and
+// said when nothing better comes) and false for an answer to another
+// request. name says the protocol in errors.
+func udpExchange(ctx context.Context, name string, server netip.AddrPort, req []byte, accept func([]byte) (bool, error)) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
 	gw := server.Addr()
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(server))
+	network := "udp4"
+	if gw.Is6() && !gw.Is4In6() {
+		network = "udp6"
+	}
+	conn, err := net.DialUDP(network, nil, net.UDPAddrFromAddrPort(server))
 	if err != nil {
-		return natpmpResponse{}, err
+		return err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	buf := make([]byte, 64)
+	buf := make([]byte, 1100+1) // PCP's limit; one more byte shows an oversized answer
 	wait := 250 * time.Millisecond
 	var lastErr error
 	ignored := 0
@@ -185,7 +206,7 @@ func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (nat
 				break
 			}
 			// ICMP port unreachable from an earlier send shows here.
-			return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, err)
+			return fmt.Errorf("%s at %s: %w", name, gw, err)
 		}
 		next := time.Now().Add(wait)
 		if d, ok := ctx.Deadline(); ok && d.Before(next) {
@@ -199,9 +220,9 @@ func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (nat
 				if errors.As(err, &ne) && ne.Timeout() {
 					break
 				}
-				return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, err)
+				return fmt.Errorf("%s at %s: %w", name, gw, err)
 			}
-			r, ok, err := natpmpReply(req, buf[:n])
+			ok, err := accept(buf[:n])
 			if err != nil {
 				lastErr = err
 				continue
@@ -210,20 +231,136 @@ func natpmpExchange(ctx context.Context, server netip.AddrPort, req []byte) (nat
 				ignored++ // an answer to another request
 				continue
 			}
-			return r, nil
+			return nil
 		}
 		wait *= 2
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// Interrupted: the router was not given its time, so this is no
 		// statement that it did not answer.
-		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, ctx.Err())
+		return fmt.Errorf("%s at %s: %w", name, gw, ctx.Err())
 	}
 	if lastErr != nil {
-		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %v", gw, lastErr)
+		return fmt.Errorf("%s at %s: %v", name, gw, lastErr)
 	}
 	if ignored > 0 {
-		return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w (ignored %d responses that did not answer the request)", gw, ErrTimeout, ignored)
+		return fmt.Errorf("%s at %s: %w (ignored %d responses that did not answer the request)", name, gw, ErrTimeout, ignored)
 	}
-	return natpmpResponse{}, fmt.Errorf("nat-pmp at %s: %w", gw, ErrTimeout)
+	return fmt.Errorf("%s at %s: %w", name, gw, ErrTimeout)
+}
+
+// natpmpProtocol is NAT-PMP (RFC 6886) as a router protocol.
+type natpmpProtocol struct{}
+
+func (natpmpProtocol) probe(ctx context.Context, e endpoint, _ *rememberedIGD) (session, error) {
+	pctx, cancel := context.WithTimeout(ctx, min(natpmpWindow, e.timeout))
+	defer cancel()
+	// Any well-formed answer, even a result code 3 from a router
+	// without a public address, means NAT-PMP is there.
+	if _, err := natpmpCall(pctx, e.gw, natpmpExternalRequest()); err != nil {
+		return nil, fmt.Errorf("natpmp at %s:%d: %v", e.gw, natpmpPort, err)
+	}
+	return natpmpSession{e: e}, nil
+}
+
+// natpmpSession is a router that answered NAT-PMP. NAT-PMP cannot list
+// or read back a mapping, and keeps no description: a mapping is known
+// only by what state remembers of it.
+type natpmpSession struct{ e endpoint }
+
+func (s natpmpSession) describe(v *planner.RouterView) {
+	v.Detail = fmt.Sprintf("NAT-PMP at %s:%d", s.e.gw, natpmpPort)
+}
+
+func (s natpmpSession) observe(ctx context.Context, v planner.RouterView, _ []planner.MappingKey) (planner.RouterView, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+	defer cancel()
+	resp, err := natpmpCall(cctx, s.e.gw, natpmpExternalRequest())
+	if err != nil {
+		return v, &opError{Op: "natpmp external address", Value: s.e.gw.String(), Err: err}
+	}
+	v.Epoch, v.HasEpoch = resp.Epoch, true
+	if resp.ResultCode != 0 {
+		e := &NATPMPError{Code: resp.ResultCode, Epoch: resp.Epoch}
+		v.Notes = append(v.Notes, fmt.Sprintf("router reports no external address: %v%s", e, noExternalHint(e)))
+	} else {
+		v.ExternalAddress = resp.External
+		if note := externalNote(resp.External); note != "" {
+			v.Notes = append(v.Notes, note)
+		}
+	}
+	v.Notes = append(v.Notes, "NAT-PMP cannot list mappings: only state shows what is ours")
+	return v, nil
+}
+
+func (s natpmpSession) delete(ctx context.Context, m planner.Mapping) error {
+	// RFC 6886 section 3.4: lifetime 0 and suggested external port 0
+	// delete the mapping of this host's internal port. Nothing can be
+	// checked first: NAT-PMP cannot read a mapping back, and the router
+	// keys the delete by the asking host's address and m's internal
+	// port, never by the external port. So it never touches another
+	// host's mapping, but it does remove a mapping another program on
+	// this host made over NAT-PMP for the same internal port and
+	// protocol: RFC 6886 has no notion of which program on a host owns a
+	// mapping, so this is inherent to the protocol.
+	req, err := natpmpMapRequest(m.Protocol, m.InternalPort, 0, 0)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+	defer cancel()
+	resp, err := natpmpCall(cctx, s.e.gw, req)
+	if err == nil && resp.ResultCode != 0 {
+		err = &NATPMPError{Code: resp.ResultCode, Epoch: resp.Epoch}
+	}
+	if err != nil {
+		return &opError{Op: "natpmp delete", Value: mappingValue(m), Err: err}
+	}
+	return nil
+}
+
+func (natpmpSession) lookup(_ context.Context, k planner.MappingKey) (planner.Mapping, bool, error) {
+	return planner.Mapping{}, false, fmt.Errorf("router lookup %s: NAT-PMP cannot read a mapping back", k)
+}
+
+// natpmpDefaultLease is asked for when a permanent mapping is wanted:
+// NAT-PMP has none (lifetime 0 deletes); RFC 6886 recommends 7200 s.
+const natpmpDefaultLease = 7200
+
+func (s natpmpSession) add(ctx context.Context, m planner.Mapping) (planner.Grant, error) {
+	lease := m.LeaseSeconds
+	var notes []string
+	if lease == 0 {
+		lease = natpmpDefaultLease
+		notes = append(notes, fmt.Sprintf("NAT-PMP has no permanent mappings: asked for %d s; renew before it ends", lease))
+	}
+	if m.InternalAddress != s.e.local {
+		return planner.Grant{}, &opError{Op: "natpmp map", Value: mappingValue(m), Err: ErrRefused,
+			Hint: fmt.Sprintf("NAT-PMP maps only to the asking host %s", s.e.local)}
+	}
+	req, err := natpmpMapRequest(m.Protocol, m.InternalPort, m.ExternalPort, lease)
+	if err != nil {
+		return planner.Grant{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+	defer cancel()
+	resp, err := natpmpCall(cctx, s.e.gw, req)
+	if err == nil && resp.ResultCode != 0 {
+		e := &NATPMPError{Code: resp.ResultCode, Epoch: resp.Epoch}
+		return planner.Grant{}, &opError{Op: "natpmp map", Value: mappingValue(m), Err: e, Hint: strings.TrimPrefix(noExternalHint(e), "; ")}
+	}
+	if err != nil {
+		return planner.Grant{}, &opError{Op: "natpmp map", Value: mappingValue(m), Err: err}
+	}
+	g := planner.Grant{Mapping: m, Epoch: resp.Epoch, HasEpoch: true, Undescribed: true}
+	g.Mapping.ExternalPort = resp.ExternalPort
+	g.Mapping.LeaseSeconds = resp.Lifetime
+	if resp.ExternalPort != m.ExternalPort {
+		notes = append(notes, fmt.Sprintf("router granted external port %d instead of %d", resp.ExternalPort, m.ExternalPort))
+	}
+	if resp.Lifetime < lease {
+		notes = append(notes, fmt.Sprintf("router granted a lease of %d s (asked %d s)", resp.Lifetime, lease))
+	}
+	g.Note = strings.Join(notes, "; ")
+	return g, nil
 }

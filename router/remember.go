@@ -20,11 +20,10 @@ package router
 import (
 	"context"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"net/url"
 	"slices"
 	"strings"
-
-	"github.com/netplan42/netplan42/planner"
 )
 
 // rememberedIGD is the IGD a remembered identity names, and the fetch of
@@ -50,19 +49,19 @@ func parseIdentity(id string) (loc *url.URL, bootID string, ok bool) {
 // remembered returns the IGD identity names when the Router may start
 // from it: UPnP is tried (before manual) and the identity's description
 // URL is an http URL on the gateway. Otherwise it returns nil.
-func (r *Router) remembered(identity string, protos []string) *rememberedIGD {
+func (r *Router) remembered(identity string, protos []schema.Via) *rememberedIGD {
 	if identity == "" {
 		return nil
 	}
-	i := slices.Index(protos, planner.ViaUPnP)
-	if m := slices.Index(protos, planner.ViaManual); i < 0 || (m >= 0 && m < i) {
+	i := slices.Index(protos, schema.ViaUPnP)
+	if m := slices.Index(protos, schema.ViaManual); i < 0 || (m >= 0 && m < i) {
 		return nil
 	}
 	loc, bootID, ok := parseIdentity(identity)
 	if !ok {
 		return nil
 	}
-	if _, err := pinnedLocation(loc.String(), r.gw); err != nil {
+	if _, err := pinnedLocation(loc.String(), r.e.gw); err != nil {
 		return nil
 	}
 	return &rememberedIGD{identity: identity, loc: loc, bootID: bootID, done: make(chan struct{})}
@@ -109,11 +108,11 @@ func usnUUID(usn string) string {
 // openRemembered opens r from the remembered IGD h, with discovery
 // running alongside to confirm it. When h's description cannot be
 // fetched, or discovery is done first, r is what discovery found.
-func (r *Router) openRemembered(ctx context.Context, protos []string, h *rememberedIGD) error {
+func (r *Router) openRemembered(ctx context.Context, protos []schema.Via, h *rememberedIGD) error {
 	fctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(h.done)
-		if d, err := openDescription(fctx, r.gw, h.loc, h.bootID, r.timeout); err == nil {
+		if d, err := openDescription(fctx, r.e.gw, h.loc, h.bootID, r.e.timeout); err == nil {
 			h.igd = d
 		}
 	}()
@@ -129,7 +128,7 @@ func (r *Router) openRemembered(ctx context.Context, protos []string, h *remembe
 	if h.igd == nil {
 		return r.adopt(<-done)
 	}
-	r.proto, r.igd, r.pending = planner.ViaUPnP, h.igd, done
+	r.proto, r.sess, r.pending = schema.ViaUPnP, &upnpSession{d: h.igd, e: r.e}, done
 	return nil
 }
 
@@ -145,12 +144,19 @@ func (r *Router) settle(ctx context.Context) (changed bool, err error) {
 	select {
 	case d = <-r.pending:
 	case <-ctx.Done():
-		return false, fmt.Errorf("router discovery at %s: %w", r.gw, ctx.Err())
+		return false, fmt.Errorf("router discovery at %s: %w", r.e.gw, ctx.Err())
 	}
 	r.pending = nil
-	was := r.igd
+	was := r.sess
 	if err := r.adopt(d); err != nil {
 		return true, err
 	}
-	return d.proto != planner.ViaUPnP || d.igd != was, nil
+	return !sameIGD(was, d.sess), nil
+}
+
+// sameIGD reports whether a and b are sessions with one IGD.
+func sameIGD(a, b session) bool {
+	x, ok1 := a.(*upnpSession)
+	y, ok2 := b.(*upnpSession)
+	return ok1 && ok2 && x.d == y.d
 }

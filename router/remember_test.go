@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/netplan42/netplan42/planner"
 )
 
 // fakeSSDP answers M-SEARCH on loopback as the gateway would, naming loc
@@ -68,7 +67,7 @@ func fakeGateway(t *testing.T, f *fakeIGD) string {
 
 func openLoopback(t *testing.T, remembered string) *Router {
 	t.Helper()
-	r, err := Open(context.Background(), Config{Protocols: []string{planner.ViaUPnP}, Gateway: loopback, Remembered: remembered})
+	r, err := Open(context.Background(), Config{Protocols: []schema.Via{schema.ViaUPnP}, Gateway: loopback, Remembered: remembered})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +137,7 @@ func TestFakeRememberedChanged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.Identity != loc+" bootid=7" || !v.Listed || len(v.Mappings) != 2 || r.Protocol() != planner.ViaUPnP {
+			if v.Identity != loc+" bootid=7" || !v.Listed || len(v.Mappings) != 2 || r.Protocol() != schema.ViaUPnP {
 				t.Errorf("view %+v", v)
 			}
 			f.mu.Lock()
@@ -187,11 +186,11 @@ func TestFakeRememberedNoSSDP(t *testing.T) {
 	fakeSSDP(t, "", "", "")
 	r := openLoopback(t, loc+" bootid=7")
 	_, err := r.Add(context.Background(), ours(4242, 3600))
-	if r.Protocol() != planner.ViaManual || err == nil || !strings.Contains(err.Error(), "no SSDP answer") {
+	if r.Protocol() != schema.ViaManual || err == nil || !strings.Contains(err.Error(), "no SSDP answer") {
 		t.Errorf("protocol %s, add error %v", r.Protocol(), err)
 	}
 	v, err := r.Observe(context.Background(), nil)
-	if err != nil || v.Protocol != planner.ViaManual {
+	if err != nil || v.Protocol != schema.ViaManual {
 		t.Errorf("view %+v, %v", v, err)
 	}
 	if f.calls["AddPortMapping"] != 0 {

@@ -43,9 +43,9 @@ func appliedState(c *schema.Computer) (planner.Prior, []planner.Mapping) {
 			Description: planner.Tag("nas", s.Name), LeaseSeconds: 3600}
 		ms = append(ms, m)
 		p.Resources = append(p.Resources, planner.Managed{Address: planner.Address(planner.KindMapping, s.Name, planner.TCP),
-			Kind: planner.KindMapping, Mapping: &m, Via: planner.ViaUPnP})
+			Kind: planner.KindMapping, Mapping: &m, Via: string(schema.ViaUPnP)})
 	}
-	p.Router.Protocol = planner.ViaUPnP
+	p.Router.Protocol = schema.ViaUPnP
 	return p, ms
 }
 
@@ -73,7 +73,7 @@ func planAndApply(t *testing.T, ctx context.Context, r *Router, c *schema.Comput
 	p := planner.Compute(planner.Input{Computer: c, Network: n, Prior: prior, Now: time.Now(), Destroy: destroy,
 		Observed: planner.Observed{At: time.Now(), Refreshed: true, Router: v}})
 	var out bytes.Buffer
-	next, res, aerr := apply.Apply(ctx, p, prior, apply.Drivers{Mapper: r, Via: planner.ViaUPnP}, &memState{}, apply.Options{Progress: &out})
+	next, res, aerr := apply.Apply(ctx, p, prior, apply.Drivers{Mapper: r, Via: string(schema.ViaUPnP)}, &memState{}, apply.Options{Progress: &out})
 	return p, next, res, aerr, out.String()
 }
 
@@ -130,9 +130,9 @@ func TestFakeAddReadBack(t *testing.T) {
 			// router listing less than it holds).
 			c, n := trustComputer(1)
 			p := planner.Compute(planner.Input{Computer: c, Network: n, Now: time.Now(),
-				Observed: planner.Observed{Refreshed: true, Router: planner.RouterView{Protocol: planner.ViaUPnP, InternalAddress: loopback, Listed: true}}})
+				Observed: planner.Observed{Refreshed: true, Router: planner.RouterView{Protocol: schema.ViaUPnP, Can: planner.Capabilities{ReadsEntries: true, Describes: true}, InternalAddress: loopback, Listed: true}}})
 			var out bytes.Buffer
-			next, res, aerr := apply.Apply(context.Background(), p, planner.Prior{}, apply.Drivers{Mapper: r, Via: planner.ViaUPnP}, &memState{}, apply.Options{Progress: &out})
+			next, res, aerr := apply.Apply(context.Background(), p, planner.Prior{}, apply.Drivers{Mapper: r, Via: string(schema.ViaUPnP)}, &memState{}, apply.Options{Progress: &out})
 			t.Logf("apply: %v %v\n%s", res, aerr, out.String())
 			if aerr == nil || strings.Contains(out.String(), "Creation complete") || res.Added != 0 || len(next.Resources) != 0 {
 				t.Errorf("apply reported %v (err %v), state %v:\n%s", res, aerr, next.Resources, out.String())
@@ -157,9 +157,9 @@ func TestFakeAddUnverified(t *testing.T) {
 		r := fakeRouter(t, tc.f, time.Second)
 		c, n := trustComputer(1)
 		p := planner.Compute(planner.Input{Computer: c, Network: n, Now: time.Now(),
-			Observed: planner.Observed{Refreshed: true, Router: planner.RouterView{Protocol: planner.ViaUPnP, InternalAddress: loopback, Listed: true}}})
+			Observed: planner.Observed{Refreshed: true, Router: planner.RouterView{Protocol: schema.ViaUPnP, Can: planner.Capabilities{ReadsEntries: true, Describes: true}, InternalAddress: loopback, Listed: true}}})
 		var out bytes.Buffer
-		_, res, err := apply.Apply(context.Background(), p, planner.Prior{}, apply.Drivers{Mapper: r, Via: planner.ViaUPnP}, &memState{}, apply.Options{Progress: &out})
+		_, res, err := apply.Apply(context.Background(), p, planner.Prior{}, apply.Drivers{Mapper: r, Via: string(schema.ViaUPnP)}, &memState{}, apply.Options{Progress: &out})
 		t.Logf("%v %v\n%s", res, err, out.String())
 		if err != nil || !strings.Contains(out.String(), "Creation complete, not verified") || !strings.Contains(out.String(), tc.note) {
 			t.Errorf("apply said:\n%s", out.String())

@@ -162,13 +162,51 @@ func openDescription(ctx context.Context, gw netip.Addr, loc *url.URL, bootID st
 	return nil, fmt.Errorf("%s: no usable WAN connection service", loc)
 }
 
-func (d *igd) detail() string {
-	v := "v1"
+// upnpProtocol is UPnP IGD as a router protocol.
+type upnpProtocol struct{}
+
+func (upnpProtocol) probe(ctx context.Context, e endpoint, hint *rememberedIGD) (session, error) {
+	d, err := openIGD(ctx, e.gw, min(ssdpWindow, e.timeout), e.timeout, hint)
+	if err != nil {
+		return nil, fmt.Errorf("upnp at %s: %v", e.gw, err)
+	}
+	return &upnpSession{d: d, e: e}, nil
+}
+
+// upnpSession is a router that answered UPnP IGD: its table can be
+// listed and each entry read back, with its description.
+type upnpSession struct {
+	d *igd
+	e endpoint
+}
+
+func (s *upnpSession) describe(v *planner.RouterView) {
+	d := s.d
+	ver := "v1"
 	if strings.HasSuffix(strings.TrimSpace(d.devType), ":2") {
-		v = "v2"
+		ver = "v2"
 	}
 	svc := strings.TrimPrefix(d.service.Type, "urn:schemas-upnp-org:service:")
-	return fmt.Sprintf("UPnP IGD %s (%s) at %s", v, svc, d.location)
+	v.Detail = fmt.Sprintf("UPnP IGD %s (%s) at %s", ver, svc, d.location)
+	v.Identity = d.identity()
+	v.Device = planner.Device{Version: ver, Service: svc, URL: d.location.String()}
+	v.Can = planner.Capabilities{ReadsEntries: true, Describes: true}
+}
+
+func (s *upnpSession) observe(ctx context.Context, v planner.RouterView, want []planner.MappingKey) (planner.RouterView, error) {
+	return s.d.observe(ctx, v, want, s.e.timeout)
+}
+
+func (s *upnpSession) add(ctx context.Context, m planner.Mapping) (planner.Grant, error) {
+	return s.d.add(ctx, m, s.e.local, s.e.timeout)
+}
+
+func (s *upnpSession) delete(ctx context.Context, m planner.Mapping) error {
+	return s.d.delete(ctx, m, s.e.timeout)
+}
+
+func (s *upnpSession) lookup(ctx context.Context, k planner.MappingKey) (planner.Mapping, bool, error) {
+	return s.d.specific(ctx, k, "", s.e.timeout)
 }
 
 func (d *igd) identity() string { return identityOf(d.location, d.bootID) }

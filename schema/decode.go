@@ -245,7 +245,7 @@ func (l *loader) router(b *hcl.Block, ctx *hcl.EvalContext, r *Router) {
 
 	if a := content.Attributes["protocols"]; a != nil {
 		if v, ok := l.value(a, ctx, cty.List(cty.String), false); ok {
-			var protos []string
+			var protos []Via
 			valid := true
 			for i, e := range v.AsValueSlice() {
 				rng := elemRange(a.Expr, i)
@@ -257,15 +257,15 @@ func (l *loader) router(b *hcl.Block, ctx *hcl.EvalContext, r *Router) {
 					l.add(errorAt(rng, "Invalid router protocol", "%q is not a router protocol: use %s.%s",
 						e.AsString(), quotedList(routerValues), didYouMean(e.AsString(), routerValues)))
 					valid = false
-				case slices.Contains(protos, e.AsString()):
+				case slices.Contains(protos, Via(e.AsString())):
 					l.add(errorAt(rng, "Duplicate router protocol", "%q is listed twice in protocols; list each protocol once.", e.AsString()))
 					valid = false
 				default:
-					if len(protos) > 0 && protos[len(protos)-1] == ProtoManual {
+					if len(protos) > 0 && protos[len(protos)-1] == ViaManual {
 						l.add(warningAt(rng, "Protocol never tried",
 							"%q comes after \"manual\", which always succeeds by printing the forwarding steps, so it is never tried. Put \"manual\" last.", e.AsString()))
 					}
-					protos = append(protos, e.AsString())
+					protos = append(protos, Via(e.AsString()))
 				}
 			}
 			if valid && len(protos) == 0 {

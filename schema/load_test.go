@@ -56,7 +56,7 @@ func TestLoadExample(t *testing.T) {
 				Name:          "home",
 				ListenPorts:   PortRange{1024, 5999},
 				ReservedPorts: []uint16{4242, 4243},
-				Router:        Router{Protocols: []string{"upnp", "natpmp"}, Lease: 2 * time.Hour},
+				Router:        Router{Protocols: []Via{"upnp", "natpmp"}, Lease: 2 * time.Hour},
 			},
 		},
 		Computers: []*Computer{
@@ -97,7 +97,7 @@ computer "nas" {
 	if n.ListenPorts != (PortRange{1024, 5999}) || !slices.Equal(n.ReservedPorts, []uint16{4242, 4243}) {
 		t.Errorf("network ports = %v %v", n.ListenPorts, n.ReservedPorts)
 	}
-	if !slices.Equal(n.Router.Protocols, []string{"upnp", "natpmp"}) || n.Router.Lease != 2*time.Hour || n.Router.Gateway.IsValid() {
+	if !slices.Equal(n.Router.Protocols, []Via{"upnp", "natpmp"}) || n.Router.Lease != 2*time.Hour || n.Router.Gateway.IsValid() {
 		t.Errorf("router = %+v", n.Router)
 	}
 	c := cfg.Computers[0]
@@ -156,7 +156,7 @@ computer "nas" {
 	if home.ListenPorts != (PortRange{5000, 5000}) || !slices.Equal(home.ReservedPorts, []uint16{4242, 5000}) || home.PublicAddress != "203.0.113.7" {
 		t.Errorf("home = %+v", home)
 	}
-	if !slices.Equal(home.Router.Protocols, []string{"natpmp", "manual"}) || home.Router.Lease != 36*time.Hour || home.Router.Gateway != netip.MustParseAddr("192.168.1.1") {
+	if !slices.Equal(home.Router.Protocols, []Via{"natpmp", "manual"}) || home.Router.Lease != 36*time.Hour || home.Router.Gateway != netip.MustParseAddr("192.168.1.1") {
 		t.Errorf("home router = %+v", home.Router)
 	}
 	office := cfg.Networks["office"]

@@ -43,16 +43,36 @@ func (r PortRange) Contains(p uint16) bool { return p >= r.First && p <= r.Last 
 
 func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
 
-// Router protocol names, in the order a config may list them.
+// Via names a way of reaching a router: a protocol netplan42 speaks, or
+// manual forwarding. These are the only names of router protocols in the
+// program; the router package registers one driver per protocol, and code
+// elsewhere decides on what a router view says it can do, not on its name.
+type Via string
+
+// Router protocols, in the order a config may list them.
 const (
-	ProtoUPnP   = "upnp"
-	ProtoNATPMP = "natpmp"
-	ProtoManual = "manual"
+	ViaUPnP   Via = "upnp"
+	ViaNATPMP Via = "natpmp"
+	ViaPCP    Via = "pcp"
+	ViaManual Via = "manual" // no protocol: print the forwarding steps
 )
+
+// Title names v for people: "UPnP IGD", "NAT-PMP".
+func (v Via) Title() string {
+	switch v {
+	case ViaUPnP:
+		return "UPnP IGD"
+	case ViaNATPMP:
+		return "NAT-PMP"
+	case ViaPCP:
+		return "PCP"
+	}
+	return string(v)
+}
 
 // Router says how the network's router is driven.
 type Router struct {
-	Protocols []string      // tried in order; ProtoManual prints forwarding steps
+	Protocols []Via         // tried in order; ViaManual prints forwarding steps
 	Lease     time.Duration // lease asked of the router; 0 asks for a permanent mapping
 	Gateway   netip.Addr    // zero: the default route's gateway
 }

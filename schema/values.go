@@ -23,7 +23,7 @@ var (
 	DefaultReservedPorts = []uint16{4242, 4243}
 	// DefaultProtocols are the router protocols tried when a network sets
 	// none.
-	DefaultProtocols = []string{ProtoUPnP, ProtoNATPMP}
+	DefaultProtocols = []Via{ViaUPnP, ViaNATPMP}
 )
 
 // DefaultLease is the lease asked of the router when a network sets none:
@@ -43,7 +43,7 @@ var (
 	protocolValues = []string{TCP, UDP, Both}
 	exposeValues   = []string{ExposeInternet, ExposeLAN, ExposeLocalhost}
 	firewallValues = []string{FirewallAuto, FirewallIPTables, FirewallNFTables, FirewallPF, FirewallNone}
-	routerValues   = []string{ProtoUPnP, ProtoNATPMP, ProtoManual}
+	routerValues   = []string{string(ViaUPnP), string(ViaNATPMP), string(ViaPCP), string(ViaManual)}
 )
 
 // portFromNumber returns the port a number value names, or an error saying

@@ -99,7 +99,7 @@ type ruleView struct {
 func viewOf(o planner.Observed) view {
 	r, f := o.Router, o.Firewall
 	v := view{
-		Protocol: r.Protocol,
+		Protocol: string(r.Protocol),
 		Gateway:  addr(r.Gateway),
 		External: addr(r.ExternalAddress),
 		Internal: addr(r.InternalAddress),

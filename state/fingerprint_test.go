@@ -1,6 +1,7 @@
 package state
 
 import (
+	"github.com/netplan42/netplan42/schema"
 	"net/netip"
 	"slices"
 	"testing"
@@ -62,7 +63,7 @@ func TestFingerprintAndDescribeChanges(t *testing.T) {
 			"router identity (restarted or replaced) changed http://192.0.2.1:5000/rootDesc.xml#7 → http://192.0.2.1:5000/rootDesc.xml#8",
 		}},
 		{"router protocol and gateway", func(o *planner.Observed) {
-			o.Router.Protocol = planner.ViaNATPMP
+			o.Router.Protocol = schema.ViaNATPMP
 			o.Router.Gateway = netip.Addr{}
 		}, []string{
 			"router protocol changed upnp → natpmp",

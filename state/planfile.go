@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/netplan42/netplan42/schema"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -41,11 +42,11 @@ type PlanFile struct {
 // Drivers is what apply needs to rebuild the router and firewall drivers
 // the plan was made with, without reading the configuration again.
 type Drivers struct {
-	Protocols    []string   `json:"protocols"` // router protocols, in the order tried
-	Gateway      netip.Addr `json:"gateway,omitzero"`
-	LeaseSeconds uint32     `json:"lease_seconds"`
-	Firewall     string     `json:"firewall"`
-	ConfigDir    string     `json:"config_dir"`
+	Protocols    []schema.Via `json:"protocols"` // router protocols, in the order tried
+	Gateway      netip.Addr   `json:"gateway,omitzero"`
+	LeaseSeconds uint32       `json:"lease_seconds"`
+	Firewall     string       `json:"firewall"`
+	ConfigDir    string       `json:"config_dir"`
 }
 
 // planEnvelope is the plan file on disk. Body is the PlanFile; SHA256 is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/netplan42/netplan42/schema"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func observed() planner.Observed {
 	return planner.Observed{
 		At: t0,
 		Router: planner.RouterView{
-			Protocol: planner.ViaUPnP, Detail: "UPnP IGD v2 at http://192.0.2.1:5000/rootDesc.xml",
+			Protocol: schema.ViaUPnP, Can: planner.Capabilities{ReadsEntries: true, Describes: true}, Detail: "UPnP IGD v2 at http://192.0.2.1:5000/rootDesc.xml",
 			Gateway: netip.MustParseAddr("192.0.2.1"), InternalAddress: me, ExternalAddress: wanIP,
 			Listed: true, Identity: "http://192.0.2.1:5000/rootDesc.xml#7",
 			Mappings: []planner.Mapping{
@@ -70,14 +71,14 @@ func samplePlanFile() *PlanFile {
 				Address: `firewall_rule.crashplan["tcp"]`, Kind: planner.KindRule, Action: planner.NoOp,
 				Reason: "up to date", Before: &planner.Object{Rule: &ruleCP}, After: &planner.Object{Rule: &ruleCP},
 			}},
-			Router:   planner.RouterSummary{Protocol: planner.ViaUPnP, ExternalAddress: wanIP, InternalAddress: me},
+			Router:   planner.RouterSummary{Protocol: schema.ViaUPnP, ExternalAddress: wanIP, InternalAddress: me},
 			Firewall: planner.FirewallSummary{Backend: "iptables (nf_tables)"},
 		},
 		Observed: observed(),
 		Lineage:  "OZ2TZ3CK7WSJ4ZLQ2CQ3ZJ7VQE",
 		Serial:   3,
 		Drivers: Drivers{
-			Protocols: []string{"upnp", "natpmp"}, Gateway: netip.MustParseAddr("192.0.2.1"),
+			Protocols: []schema.Via{"upnp", "natpmp"}, Gateway: netip.MustParseAddr("192.0.2.1"),
 			LeaseSeconds: 7200, Firewall: "iptables", ConfigDir: "/home/alice/ports",
 		},
 	}
@@ -94,10 +95,10 @@ func TestGoldenFiles(t *testing.T) {
 	s.Lineage, s.Serial, s.Updated = "OZ2TZ3CK7WSJ4ZLQ2CQ3ZJ7VQE", 3, t0
 	m := crashplan(7200)
 	s.Resources = []planner.Managed{
-		{Address: `router_mapping.crashplan["tcp"]`, Kind: planner.KindMapping, Mapping: &m, Via: planner.ViaUPnP, Expires: t0.Add(2 * time.Hour)},
+		{Address: `router_mapping.crashplan["tcp"]`, Kind: planner.KindMapping, Mapping: &m, Via: string(schema.ViaUPnP), Expires: t0.Add(2 * time.Hour)},
 		{Address: `firewall_rule.crashplan["tcp"]`, Kind: planner.KindRule, Rule: &ruleCP},
 	}
-	s.Router = planner.RouterMemo{Protocol: planner.ViaUPnP, Identity: "http://192.0.2.1:5000/rootDesc.xml#7", External: wanIP}
+	s.Router = planner.RouterMemo{Protocol: schema.ViaUPnP, Identity: "http://192.0.2.1:5000/rootDesc.xml#7", External: wanIP}
 	b, err := encodeState(s)
 	if err != nil {
 		t.Fatal(err)

@@ -219,10 +219,23 @@ func decodeState(where string, b []byte) (*State, error) {
 		return nil, fmt.Errorf("read %s: %v: %w; restore the .backup next to it or move it aside", where, err, ErrCorrupt)
 	}
 	s.FormatVersion = FormatVersion
+	upgrade(&s)
 	if s.Lineage == "" || s.Computer == "" {
 		return nil, fmt.Errorf("read %s: no lineage or computer: %w; restore the .backup next to it", where, ErrCorrupt)
 	}
 	return &s, nil
+}
+
+// upgrade fills in what files written by older versions of this format
+// leave out.
+func upgrade(s *State) {
+	for i, r := range s.Resources {
+		// Before Managed.Undescribed, a mapping made over NAT-PMP was
+		// known as undescribed only by its protocol's name.
+		if r.Kind == planner.KindMapping && r.Via == "natpmp" {
+			s.Resources[i].Undescribed = true
+		}
+	}
 }
 
 // formatVersion is a state format version, MAJOR.MINOR.

@@ -5,6 +5,7 @@ package statetest
 import (
 	"context"
 	"errors"
+	"github.com/netplan42/netplan42/schema"
 	"net/netip"
 	"os"
 	"testing"
@@ -264,7 +265,7 @@ func sample() *state.State {
 				Protocol: planner.TCP, ExternalPort: 4242, InternalAddress: netip.MustParseAddr("192.168.1.10"),
 				InternalPort: 4242, Description: planner.Tag("nas", "crashplan"), LeaseSeconds: 3600,
 			},
-			Via:     planner.ViaUPnP,
+			Via:     string(schema.ViaUPnP),
 			Expires: at.Add(time.Hour),
 		},
 		{
@@ -276,7 +277,7 @@ func sample() *state.State {
 		},
 	}
 	s.Router = planner.RouterMemo{
-		Protocol: planner.ViaUPnP, Identity: "http://192.168.1.1:5000/rootDesc.xml#1",
+		Protocol: schema.ViaUPnP, Identity: "http://192.168.1.1:5000/rootDesc.xml#1",
 		External: netip.MustParseAddr("203.0.113.7"),
 	}
 	return s

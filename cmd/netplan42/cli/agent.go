@@ -274,7 +274,7 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 			return rep, planErr
 		}
 	}
-	if p.d.router.Protocol() == planner.ViaManual && !slices.Contains(r.network.Router.Protocols, schema.ProtoManual) {
+	if p.d.router.Protocol() == schema.ViaManual && !slices.Contains(r.network.Router.Protocols, schema.ViaManual) {
 		// Nothing answered: not a success, though the firewall is kept.
 		routerErr = &agent.Error{Kind: agent.KindRouter, Err: fmt.Errorf("no router protocol answered: %s", strings.Join(p.observed.Router.Notes, "; "))}
 	}

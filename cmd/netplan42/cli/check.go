@@ -237,7 +237,7 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 			e.RouterProtocol = view.Protocol
 			// UPnP looks up every wanted key when it cannot list: an
 			// absent key is absent either way.
-			e.RouterKnows = view.Protocol == planner.ViaUPnP
+			e.RouterKnows = view.Can.ReadsEntries
 			for _, m := range view.Mappings {
 				if r.c.Path == diagnose.RouterPath && m.Key() == (planner.MappingKey{Protocol: r.c.Protocol, ExternalPort: r.c.Port}) {
 					e.OnKey = &m
@@ -305,8 +305,8 @@ func (g *gather) address(r *checkRun, view *planner.RouterView, dns []netip.Addr
 		switch {
 		case view == nil:
 			why = append(why, "this network's router could not be read")
-		case view.Protocol != planner.ViaUPnP:
-			why = append(why, fmt.Sprintf("this network's router (%s) cannot list mappings", view.Protocol))
+		case !view.Can.ReadsEntries:
+			why = append(why, fmt.Sprintf("this network's router (%s) cannot list mappings", view.Protocol.Title()))
 		default:
 			why = append(why, fmt.Sprintf("the router holds no netplan42 mapping of %s", t.Name()))
 		}

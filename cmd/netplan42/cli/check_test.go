@@ -46,7 +46,7 @@ computer "alpha" {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &checkRun{c: diagnose.Check{Target: alpha, Path: diagnose.Internal}}
-			view := &planner.RouterView{Protocol: planner.ViaUPnP, Mappings: tc.mappings}
+			view := &planner.RouterView{Protocol: schema.ViaUPnP, Can: planner.Capabilities{ReadsEntries: true, Describes: true}, Mappings: tc.mappings}
 			(&gather{}).address(r, view, tc.dns, nil, local)
 			if r.e.Addr != tc.want {
 				t.Errorf("address = %v (%s), want %v", r.e.Addr, r.e.AddrSource, tc.want)

@@ -20,7 +20,7 @@ type routerDriver interface {
 	Observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error)
 	Add(ctx context.Context, m planner.Mapping) (planner.Grant, error)
 	Delete(ctx context.Context, m planner.Mapping) error
-	Protocol() string
+	Protocol() schema.Via
 }
 
 // firewallDriver is what the CLI needs of a host firewall: firewall.Firewall.
@@ -147,7 +147,7 @@ func openAndObserve(ctx context.Context, dc state.Drivers, rmemo planner.RouterM
 // gateway, and the UPnP device state remembers, to start from.
 func routerConfig(dc state.Drivers, memo planner.RouterMemo) router.Config {
 	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway}
-	if memo.Protocol == planner.ViaUPnP {
+	if memo.Protocol == schema.ViaUPnP {
 		rc.Remembered = memo.Identity
 	}
 	return rc

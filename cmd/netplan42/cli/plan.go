@@ -309,8 +309,8 @@ func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prio
 	prior.Router = memo(p.observed, prior.Router)
 	d := apply.Drivers{}
 	if p.d != nil {
-		if p.d.router.Protocol() == planner.ViaUPnP || p.d.router.Protocol() == planner.ViaNATPMP {
-			d.Mapper, d.Via = p.d.router, p.d.router.Protocol()
+		if via := p.d.router.Protocol(); via != schema.ViaManual {
+			d.Mapper, d.Via = p.d.router, string(via)
 		}
 		d.Rules, d.RulesVia = p.d.firewall, p.d.firewall.Kind()
 	}

@@ -31,7 +31,7 @@ import (
 // routerReader is what status and check need of a router.
 type routerReader interface {
 	Observe(ctx context.Context, want []planner.MappingKey) (planner.RouterView, error)
-	Protocol() string
+	Protocol() schema.Via
 }
 
 // firewallReader is what status needs of a firewall.
@@ -144,14 +144,14 @@ func readState(in *diagnose.StatusInput, c *schema.Computer, path string) {
 // can say which answer, and observes through the first that answered, as
 // plan and apply would use it.
 func probeRouters(ctx context.Context, in *diagnose.StatusInput, n *schema.Network, want []planner.MappingKey) {
-	var protos []string
+	var protos []schema.Via
 	for _, p := range n.Router.Protocols {
-		if p != schema.ProtoManual {
+		if p != schema.ViaManual {
 			protos = append(protos, p)
 		}
 	}
 	if len(protos) == 0 {
-		r, err := router.Open(ctx, router.Config{Protocols: []string{planner.ViaManual}, Gateway: n.Router.Gateway})
+		r, err := router.Open(ctx, router.Config{Protocols: []schema.Via{schema.ViaManual}, Gateway: n.Router.Gateway})
 		if err != nil {
 			in.RouterError = err.Error()
 			return
@@ -171,7 +171,7 @@ func probeRouters(ctx context.Context, in *diagnose.StatusInput, n *schema.Netwo
 		wg.Go(func() {
 			pr := &res[i]
 			pr.probe.Protocol = p
-			r, err := router.Open(ctx, router.Config{Protocols: []string{p}, Gateway: n.Router.Gateway})
+			r, err := router.Open(ctx, router.Config{Protocols: []schema.Via{p}, Gateway: n.Router.Gateway})
 			if err != nil {
 				pr.err, pr.probe.Error = err, err.Error()
 				return
@@ -183,7 +183,9 @@ func probeRouters(ctx context.Context, in *diagnose.StatusInput, n *schema.Netwo
 				return
 			}
 			pr.probe.Detail = pr.view.Detail
-			pr.probe.Version, pr.probe.URL = diagnose.ParseIGDDetail(pr.view.Detail)
+			if dev := pr.view.Device; dev.URL != "" {
+				pr.probe.Version, pr.probe.URL = dev.Version, dev.URL
+			}
 			pr.probe.ExternalAddress = pr.view.ExternalAddress
 			if pr.err != nil {
 				pr.probe.Error = pr.err.Error()
@@ -210,7 +212,7 @@ func probeRouters(ctx context.Context, in *diagnose.StatusInput, n *schema.Netwo
 	for _, pr := range res {
 		if pr.err == nil {
 			v := pr.view
-			v.Protocol, v.Notes = planner.ViaManual, nil
+			v.Protocol, v.Notes = schema.ViaManual, nil
 			in.Router = &v
 			return
 		}
@@ -224,9 +226,9 @@ func observeRouter(ctx context.Context, r routerReader, want []planner.MappingKe
 
 // noteText picks the router driver's note on why protocol p did not
 // answer.
-func noteText(notes []string, p string) string {
+func noteText(notes []string, p schema.Via) string {
 	for _, n := range notes {
-		if rest, ok := strings.CutPrefix(n, p+" "); ok {
+		if rest, ok := strings.CutPrefix(n, string(p)+" "); ok {
 			return rest
 		}
 	}
