@@ -82,6 +82,7 @@ const (
 	FirewallIPTables = "iptables"
 	FirewallNFTables = "nftables"
 	FirewallPF       = "pf"
+	FirewallWindows  = "windows"
 	FirewallNone     = "none"
 	FirewallAuto     = "auto"
 )

@@ -42,7 +42,7 @@ const (
 var (
 	protocolValues = []string{TCP, UDP, Both}
 	exposeValues   = []string{ExposeInternet, ExposeLAN, ExposeLocalhost}
-	firewallValues = []string{FirewallAuto, FirewallIPTables, FirewallNFTables, FirewallPF, FirewallNone}
+	firewallValues = []string{FirewallAuto, FirewallIPTables, FirewallNFTables, FirewallPF, FirewallWindows, FirewallNone}
 	routerValues   = []string{string(ViaUPnP), string(ViaNATPMP), string(ViaPCP), string(ViaManual)}
 )
 
