@@ -29,6 +29,8 @@ type Drivers struct {
 	// OldRules is the backend named by a plan's FirewallCleanup, whose
 	// objects are removed before Rules syncs.
 	OldRules ruleset
+	// Files writes app_config files; nil when the plan has none to write.
+	Files files
 }
 
 // Result counts what an apply did.
@@ -111,6 +113,7 @@ func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drive
 			step(a.adopt(c))
 		}
 	}
+	step(a.appConfigs(ctx, plan))
 	return a.state, a.res, errors.Join(errs...)
 }
 

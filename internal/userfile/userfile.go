@@ -25,7 +25,11 @@ var (
 // device or directory (also behind a symlink) is ErrNotRegular, a file over
 // MaxSize (also one still growing) ErrTooLarge; both come back within a
 // read of at most MaxSize+1 bytes.
-func Read(path string) ([]byte, error) {
+func Read(path string) ([]byte, error) { return ReadLimit(path, MaxSize) }
+
+// ReadLimit is Read with a size limit of its own: a file over max bytes is
+// ErrTooLarge, read no further than max+1 bytes.
+func ReadLimit(path string, max int64) ([]byte, error) {
 	f, err := open(path)
 	if err != nil {
 		return nil, err
@@ -38,15 +42,15 @@ func Read(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(fi.Mode()))}
 	}
-	if fi.Size() > MaxSize {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, fi.Size())}
+	if fi.Size() > max {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (%d bytes)", tooLarge(max), fi.Size())}
 	}
 	b := make([]byte, 0, fi.Size()+1)
 	for {
 		n, err := f.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
-		if len(b) > MaxSize {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (it grew while being read)", ErrTooLarge)}
+		if int64(len(b)) > max {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w (it grew while being read)", tooLarge(max))}
 		}
 		if err == io.EOF {
 			return b, nil
@@ -58,6 +62,19 @@ func Read(path string) ([]byte, error) {
 			b = append(b, 0)[:len(b)]
 		}
 	}
+}
+
+// limitError is ErrTooLarge for a limit other than MaxSize.
+type limitError struct{ max int64 }
+
+func (e limitError) Error() string        { return fmt.Sprintf("larger than %d KiB", e.max>>10) }
+func (e limitError) Is(target error) bool { return target == ErrTooLarge }
+
+func tooLarge(max int64) error {
+	if max == MaxSize {
+		return ErrTooLarge
+	}
+	return limitError{max}
 }
 
 // kind names a file mode's type for messages.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -61,5 +62,18 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := Read(filepath.Join(dir, "missing.hcl")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Read(missing) = %v, want not-exist", err)
+	}
+}
+
+func TestReadLimit(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "my.service.xml")
+	os.WriteFile(p, bytes.Repeat([]byte("x"), 2048), 0o644)
+	if b, err := ReadLimit(p, 2048); err != nil || len(b) != 2048 {
+		t.Errorf("ReadLimit(2048 bytes, 2048) = %d bytes, %v", len(b), err)
+	}
+	_, err := ReadLimit(p, 1024)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "larger than 1 KiB") {
+		t.Errorf("ReadLimit(2048 bytes, 1024) = %v, want ErrTooLarge naming 1 KiB", err)
 	}
 }
