@@ -251,6 +251,7 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 	if p.observed, err = observe(ctx, p.d, wantKeys(r.computer, t.prior())); err != nil {
 		return rep, err
 	}
+	p.observed.Files = observeFiles(r.computer)
 	p.plan = planner.Compute(planner.Input{Computer: r.computer, Network: r.network, Observed: p.observed,
 		Prior: t.prior(), Now: nowFunc(), Destroy: destroy})
 	rep.Plan, rep.State = p.plan, t.prior()

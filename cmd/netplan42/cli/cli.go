@@ -79,6 +79,7 @@ own slice of the shared config: run netplan42 on every machine.`,
 		newShow(stdio), newVersion(stdio), newAgent(stdio),
 		newStatus(stdio),
 		newCheck(stdio),
+		newPort(stdio), newOutput(stdio),
 	)
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/netplan42/netplan42/agent"
+	"github.com/netplan42/netplan42/appfile"
 	"github.com/netplan42/netplan42/apply"
 	"github.com/netplan42/netplan42/firewall"
 	"github.com/netplan42/netplan42/internal/textout"
@@ -98,6 +99,7 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 		// Local and cheap: an expose = "lan" rule needs them even so.
 		p.observed.Firewall.LocalPrefixes, _ = firewall.LocalPrefixes()
 	}
+	p.observed.Files = observeFiles(t.computer)
 	p.plan = planner.Compute(planner.Input{
 		Computer: t.computer, Network: t.network, Observed: p.observed,
 		Prior: t.prior(), Now: nowFunc(), Destroy: destroy,
@@ -307,7 +309,7 @@ func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prio
 	}
 	prior := st.Prior
 	prior.Router = memo(p.observed, prior.Router)
-	d := apply.Drivers{}
+	d := apply.Drivers{Files: &appfile.Files{}}
 	if p.d != nil {
 		if via := p.d.router.Protocol(); via != schema.ViaManual {
 			d.Mapper, d.Via = p.d.router, string(via)
