@@ -28,6 +28,7 @@ var (
 			{Name: "lease"},
 			{Name: "gateway"},
 		},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}},
 	}
 	forEachSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "for_each"}},
@@ -37,6 +38,7 @@ var (
 			{Name: "for_each"},
 			{Name: "network", Required: true},
 			{Name: "hostname"},
+			{Name: "address"},
 			{Name: "firewall"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "service", LabelNames: []string{"name"}}},
@@ -324,6 +326,12 @@ func (l *loader) router(b *hcl.Block, ctx *hcl.EvalContext, r *Router) {
 			}
 		}
 	}
+
+	protocolsRange := b.DefRange
+	if a := content.Attributes["protocols"]; a != nil {
+		protocolsRange = a.Expr.Range()
+	}
+	l.sshBlocks(content.Blocks, ctx, r, protocolsRange)
 }
 
 // computers decodes a computer block: one instance, or one per for_each key.
@@ -475,6 +483,8 @@ func (l *loader) computer(b *hcl.Block, ctx *hcl.EvalContext, key string, hasKey
 		l.add(errorAt(b.DefRange, "Invalid hostname",
 			"%s takes its hostname from its for_each key, %q, which cannot be a host name. Set hostname.", c.Address(), c.Hostname))
 	}
+
+	l.lanAddress(content.Attributes["address"], ctx, c)
 
 	if a := content.Attributes["firewall"]; a != nil {
 		if s, ok := l.enum(a, ctx, "Invalid firewall", firewallValues); ok {

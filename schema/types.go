@@ -66,6 +66,8 @@ func (v Via) Title() string {
 		return "NAT-PMP"
 	case ViaPCP:
 		return "PCP"
+	case ViaSSH:
+		return "SSH"
 	}
 	return string(v)
 }
@@ -75,6 +77,7 @@ type Router struct {
 	Protocols []Via         // tried in order; ViaManual prints forwarding steps
 	Lease     time.Duration // lease asked of the router; 0 asks for a permanent mapping
 	Gateway   netip.Addr    // zero: the default route's gateway
+	SSH       *SSHRouter    // how to reach the router when Protocols has ViaSSH
 }
 
 // Firewall backend names.
@@ -95,8 +98,11 @@ type Computer struct {
 	HasKey   bool
 	Network  string
 	Hostname string // how a machine knows it is this computer
-	Firewall string // one of the Firewall* names
-	Services []*Service
+	// LANAddress is the computer's LAN address (address); zero when not
+	// set. A router administered centrally forwards its ports there.
+	LANAddress netip.Addr
+	Firewall   string // one of the Firewall* names
+	Services   []*Service
 
 	DeclRange hcl.Range
 }

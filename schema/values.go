@@ -43,7 +43,7 @@ var (
 	protocolValues = []string{TCP, UDP, Both}
 	exposeValues   = []string{ExposeInternet, ExposeLAN, ExposeLocalhost}
 	firewallValues = []string{FirewallAuto, FirewallIPTables, FirewallNFTables, FirewallPF, FirewallWindows, FirewallNone}
-	routerValues   = []string{string(ViaUPnP), string(ViaNATPMP), string(ViaPCP), string(ViaManual)}
+	routerValues   = []string{string(ViaUPnP), string(ViaNATPMP), string(ViaPCP), string(ViaSSH), string(ViaManual)}
 )
 
 // portFromNumber returns the port a number value names, or an error saying
