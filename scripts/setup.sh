@@ -20,7 +20,7 @@ declare -A GO_SHA256=(
 	[arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
 )
 GO_PREFIX=${GO_PREFIX:-/usr/local/go}
-PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping ca-certificates unzip git)
+PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping openssh-server ca-certificates unzip git)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup.sh: run as root (it installs Debian packages): su -c scripts/setup.sh, or sudo scripts/setup.sh" >&2
@@ -52,7 +52,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	# miniupnpd-iptables without recommends: the daemon alone, no service
 	# wrapper asking for an interface at install time.
-	apt_install "${missing[@]}"
+	# openssh-server is for the app_config lab test, which runs sshd inside
+	# a lab namespace only: a policy-rc.d that denies keeps its install from
+	# starting sshd on this machine.
+	own_policy=false
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# setup.sh: start no service while installing\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		own_policy=true
+	fi
+	status=0
+	apt_install "${missing[@]}" || status=$?
+	if $own_policy; then
+		rm -f /usr/sbin/policy-rc.d
+	fi
+	[ $status -eq 0 ] || exit $status
 fi
 
 # have_go GO reports whether GO runs and is at least GO_VERSION.
