@@ -45,6 +45,9 @@ type endpoint struct {
 	gw      netip.Addr    // the router's LAN address
 	local   netip.Addr    // this host's address towards gw; may be invalid
 	timeout time.Duration // per call
+	// ssh says how to log in to a router administered over SSH
+	// (Config.SSH); nil otherwise.
+	ssh *SSHConfig
 }
 
 // protocols are the router protocols this package speaks. Adding one is a

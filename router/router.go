@@ -36,6 +36,9 @@ type Config struct {
 	// opened without it, only sooner. The confirmation runs under Open's
 	// ctx, which must therefore stay live while the Router is in use.
 	Remembered string
+	// SSH says how to log in to the router when Protocols has
+	// schema.ViaSSH; its host is the gateway when Gateway is zero.
+	SSH *SSHConfig
 }
 
 // DefaultTimeout bounds each probe and call when Config.Timeout is zero.
@@ -91,7 +94,10 @@ func Open(ctx context.Context, cfg Config) (*Router, error) {
 			return nil, fmt.Errorf("router: unknown protocol %q (want one of %s)", p, knownVias())
 		}
 	}
-	r := &Router{proto: schema.ViaManual, e: endpoint{timeout: cfg.Timeout, gw: cfg.Gateway}}
+	r := &Router{proto: schema.ViaManual, e: endpoint{timeout: cfg.Timeout, gw: cfg.Gateway, ssh: cfg.SSH}}
+	if a, err := netip.ParseAddr(sshHost(cfg.SSH)); err == nil && !r.e.gw.IsValid() {
+		r.e.gw = a
+	}
 	if r.e.timeout <= 0 {
 		r.e.timeout = DefaultTimeout
 	}
