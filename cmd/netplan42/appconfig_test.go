@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/netplan42/netplan42/internal/golden"
 )
@@ -75,7 +79,7 @@ func (r *appConfigRun) np(args ...string) result {
 	r.t.Helper()
 	args = append(args, "--config", r.cfg, "--computer", "desktop")
 	switch args[0] {
-	case "plan", "apply", "destroy", "output":
+	case "plan", "apply", "destroy", "output", "show":
 		args = append(args, "--state", r.stat)
 	}
 	res := run(r.t, r.cfg, nil, "", args...)
@@ -133,6 +137,7 @@ func TestAppConfigPlanApply(t *testing.T) {
 		t.Errorf("netplan42.conf = %q", got)
 	}
 	r.np("plan", "--detailed-exitcode").want(t, 0, "No changes.")
+	r.np("show").want(t, 0, `app_config.crashplan["$DIR/crashplan/my.service.xml"]  206 bytes, sha256 2519e486656e`)
 
 	// A hand edit is drift; apply puts it back and restarts the program.
 	os.WriteFile(filepath.Join(r.dir, "crashplan", "my.service.xml"), []byte(myServiceXML), 0o600)
@@ -230,4 +235,41 @@ func TestExampleAppConfig(t *testing.T) {
 	if pr.stdout != "1026\n" {
 		t.Errorf("port syncthing = %q", pr.stdout)
 	}
+}
+
+// TestAppConfigAgentRepairs: the agent writes the files at start and puts
+// a hand edit back within an interval, running on_change each time.
+func TestAppConfigAgentRepairs(t *testing.T) {
+	r := newAppConfigRun(t)
+	cmd := exec.Command(binary, "agent", "--config", r.cfg, "--computer", "desktop", "--state", r.stat, "--interval", "1s", "--listen", "")
+	cmd.Env = append(os.Environ(), "NETPLAN42_COMPUTER=")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	}()
+	want := strings.Replace(myServiceXML, "0.0.0.0:4242", "0.0.0.0:1024", 1)
+	xml := filepath.Join(r.dir, "crashplan", "my.service.xml")
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("agent: %s did not happen within 20 s", what)
+			}
+		}
+	}
+	restarts := func() int {
+		b, _ := os.ReadFile(filepath.Join(r.dir, "restarts"))
+		return strings.Count(string(b), "restarted")
+	}
+	waitFor("first write and on_change", func() bool { b, _ := os.ReadFile(xml); return string(b) == want && restarts() == 1 })
+	os.WriteFile(xml, []byte(myServiceXML), 0o600)
+	waitFor("repair of a hand edit", func() bool { b, _ := os.ReadFile(xml); return string(b) == want && restarts() == 2 })
 }

@@ -199,6 +199,13 @@ func renderState(w io.Writer, st *state.State, path string, now time.Time) error
 			fmt.Fprintf(w, "  %s  %s %q via %s, %s\n", r.Address, r.Mapping, r.Mapping.Description, r.Via, lease)
 		case r.Rule != nil:
 			fmt.Fprintf(w, "  %s  allow %s %d from %s\n", r.Address, r.Rule.Protocol, r.Rule.Port, prefixes(r.Rule))
+		case r.AppConfig != nil:
+			f := r.AppConfig
+			pending := ""
+			if f.OnChangePending {
+				pending = "; on_change failed, the next apply runs it again"
+			}
+			fmt.Fprintf(w, "  %s  %d bytes, sha256 %.12s%s\n", r.Address, f.Size, f.SHA256, pending)
 		}
 	}
 	return nil
