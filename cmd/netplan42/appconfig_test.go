@@ -273,3 +273,22 @@ func TestAppConfigAgentRepairs(t *testing.T) {
 	os.WriteFile(xml, []byte(myServiceXML), 0o600)
 	waitFor("repair of a hand edit", func() bool { b, _ := os.ReadFile(xml); return string(b) == want && restarts() == 2 })
 }
+
+// TestAppConfigSavedPlan: a saved plan carries the content it writes, and
+// refuses a file that changed since it was made.
+func TestAppConfigSavedPlan(t *testing.T) {
+	r := newAppConfigRun(t)
+	planFile := filepath.Join(r.dir, "desktop.plan")
+	r.np("plan", "--out", planFile).want(t, 0, "Saved the plan")
+	os.WriteFile(filepath.Join(r.dir, "crashplan", "my.service.xml"), []byte(strings.Replace(myServiceXML, "4242", "4299", 1)), 0o600)
+	res := run(t, r.cfg, nil, "", "apply", planFile)
+	res.want(t, 1, "the file changed since it was planned")
+	if got := r.read("crashplan/my.service.xml"); !strings.Contains(got, "4299") {
+		t.Errorf("a stale plan wrote the file: %q", got)
+	}
+	r.np("plan", "--out", planFile).want(t, 0)
+	run(t, r.cfg, nil, "", "apply", planFile).want(t, 0, "Apply complete!")
+	if got := r.read("crashplan/my.service.xml"); got != strings.Replace(myServiceXML, "0.0.0.0:4242", "0.0.0.0:1024", 1) {
+		t.Errorf("saved plan wrote %q", got)
+	}
+}
