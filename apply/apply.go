@@ -113,6 +113,7 @@ func Apply(ctx context.Context, plan *planner.Plan, prior planner.Prior, d Drive
 			step(a.adopt(c))
 		}
 	}
+	step(a.pinholeChanges(ctx, plan))
 	step(a.appConfigs(ctx, plan))
 	return a.state, a.res, errors.Join(errs...)
 }
@@ -397,13 +398,17 @@ func (a *applier) adopt(c planner.Change) error {
 		return nil
 	}
 	m := planner.Managed{Address: c.Address, Kind: c.Kind, Via: a.d.Via}
-	if c.After.Mapping != nil {
+	switch {
+	case c.After.Mapping != nil:
 		mm := *c.After.Mapping
 		m.Mapping = &mm
 		if mm.LeaseSeconds > 0 {
 			m.Expires = a.now().Add(time.Duration(mm.LeaseSeconds) * time.Second)
 		}
-	} else {
+	case c.After.Pinhole != nil:
+		p := *c.After.Pinhole
+		m.Pinhole = &p
+	default:
 		r := *c.After.Rule
 		m.Rule = &r
 		m.Via = a.d.RulesVia

@@ -39,6 +39,7 @@ type Object struct {
 	Mapping   *Mapping
 	Rule      *Rule
 	AppConfig *AppConfig
+	Pinhole   *Pinhole
 }
 
 // MarshalJSON writes the mapping or the rule, flat.
@@ -50,6 +51,8 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 		return json.Marshal(o.Rule)
 	case o.AppConfig != nil:
 		return json.Marshal(o.AppConfig)
+	case o.Pinhole != nil:
+		return json.Marshal(o.Pinhole)
 	}
 	return []byte("null"), nil
 }
@@ -63,6 +66,11 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	if _, ok := probe["external_port"]; ok {
 		o.Mapping = new(Mapping)
 		return json.Unmarshal(b, o.Mapping)
+	}
+	if _, ok := probe["internal_port"]; ok {
+		// A pinhole: internal side only, no external port.
+		o.Pinhole = new(Pinhole)
+		return json.Unmarshal(b, o.Pinhole)
 	}
 	if _, ok := probe["port"]; ok {
 		o.Rule = new(Rule)
@@ -170,7 +178,10 @@ type RouterSummary struct {
 	Detail          string     `json:"detail,omitempty"`
 	ExternalAddress netip.Addr `json:"external_address,omitzero"`
 	InternalAddress netip.Addr `json:"internal_address,omitzero"`
-	Notes           []string   `json:"notes,omitempty"`
+	// InternalAddress6 is this computer's global IPv6 address, when the
+	// router opens pinholes for it.
+	InternalAddress6 netip.Addr `json:"internal_address6,omitzero"`
+	Notes            []string   `json:"notes,omitempty"`
 }
 
 // FirewallSummary tells which firewall backend the plan was made against.

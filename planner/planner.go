@@ -35,11 +35,12 @@ func Compute(in Input) *Plan {
 		Foreign:       []Foreign{},
 		Manual:        []ManualStep{},
 		Router: RouterSummary{
-			Protocol:        in.Observed.Router.Protocol,
-			Detail:          in.Observed.Router.Detail,
-			ExternalAddress: in.Observed.Router.ExternalAddress,
-			InternalAddress: in.Observed.Router.InternalAddress,
-			Notes:           in.Observed.Router.Notes,
+			Protocol:         in.Observed.Router.Protocol,
+			Detail:           in.Observed.Router.Detail,
+			ExternalAddress:  in.Observed.Router.ExternalAddress,
+			InternalAddress:  in.Observed.Router.InternalAddress,
+			InternalAddress6: in.Observed.Router.InternalAddress6,
+			Notes:            in.Observed.Router.Notes,
 		},
 		Firewall: FirewallSummary{Backend: in.Observed.Firewall.Backend},
 	}
@@ -49,6 +50,7 @@ func Compute(in Input) *Plan {
 	pl := &planning{Input: in, plan: p}
 	pl.routerNotes()
 	pl.mappings()
+	pl.pinholes()
 	pl.rules()
 	pl.appConfigs()
 	slices.SortStableFunc(p.Changes, func(a, b Change) int { return cmp.Compare(a.Address, b.Address) })
@@ -107,7 +109,7 @@ func (pl *planning) desiredMappings() []Change {
 	var out []Change
 	lease := uint32(pl.Network.Router.Lease / time.Second)
 	for _, s := range pl.Computer.Services {
-		if s.Expose != schema.ExposeInternet {
+		if s.Expose != schema.ExposeInternet || !s.WantsIPv4() {
 			continue
 		}
 		for _, proto := range s.Protocols() {
@@ -223,7 +225,7 @@ func (pl *planning) routerRestarted() (bool, string) {
 		// fast as the client's clock, give or take 2 seconds.
 		elapsed := pl.Now.Sub(memo.EpochAt).Seconds()
 		if float64(v.Epoch)+2 < float64(memo.Epoch)+elapsed*7/8 {
-			return true, fmt.Sprintf("router restarted (NAT-PMP epoch %d, expected at least %d)", v.Epoch, memo.Epoch+uint32(elapsed*7/8))
+			return true, fmt.Sprintf("router restarted (%s epoch %d, expected at least %d)", v.Protocol.Title(), v.Epoch, memo.Epoch+uint32(elapsed*7/8))
 		}
 	}
 	if v.Identity != "" && memo.Identity != "" && v.Identity != memo.Identity {

@@ -378,7 +378,129 @@ func scenarios() []scenario {
 		}
 		wantCounts(t, p, 0, 0, 2, 0)
 	}})
+	s = append(s, pinholeScenarios(base)...)
 	return s
+}
+
+var me6 = netip.MustParseAddr("2001:db8:1::10")
+
+func pcpView() RouterView {
+	return RouterView{
+		Protocol: schema.ViaPCP, Can: Capabilities{Pinholes: true}, Detail: "PCP at 192.0.2.1:5351",
+		Gateway: netip.MustParseAddr("192.0.2.1"), InternalAddress: me, InternalAddress6: me6, ExternalAddress: wanIP,
+		HasEpoch: true, Epoch: 5000,
+	}
+}
+
+func pinholeCP(lease uint32) Pinhole {
+	return Pinhole{Protocol: TCP, InternalAddress: me6, InternalPort: 4242, LeaseSeconds: lease, Nonce: "0102030405060708090a0b0c"}
+}
+
+// pinholeScenarios: IPv6 pinholes over PCP, next to the IPv4 mapping.
+func pinholeScenarios(base func() Input) []scenario {
+	var s []scenario
+	in := base()
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	s = append(s, scenario{"pinhole-fresh", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 4, 0, 0, 0)
+		c := findChange(p, `router_pinhole.crashplan["tcp"]`)
+		if c == nil || c.After.Pinhole == nil || c.After.Pinhole.InternalAddress != me6 || c.After.Pinhole.LeaseSeconds != 7200 {
+			t.Errorf("pinhole change %+v", c)
+		}
+	}})
+
+	applied := func() Prior {
+		pr := appliedPrior()
+		pr.Router = RouterMemo{Protocol: schema.ViaPCP, Epoch: 4000, EpochAt: t0.Add(-1000 * time.Second)}
+		m := ours(4242, 7200)
+		m.Nonce = "0c0b0a090807060504030201"
+		pr.Resources[0].Mapping, pr.Resources[0].Via, pr.Resources[0].Undescribed = &m, string(schema.ViaPCP), true
+		ph := pinholeCP(7200)
+		pr.Resources = append(pr.Resources, Managed{Address: `router_pinhole.crashplan["tcp"]`, Kind: KindPinhole, Pinhole: &ph, Via: string(schema.ViaPCP), Expires: t0.Add(2 * time.Hour)})
+		return pr
+	}
+	in = base()
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	in.Prior = applied()
+	s = append(s, scenario{"pinhole-steady", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 0, 0)
+	}})
+
+	in = base()
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	in.Prior = applied()
+	in.Prior.Resources[3].Expires = t0.Add(20 * time.Minute)
+	in.Prior.Resources[0].Expires = t0.Add(20 * time.Minute)
+	s = append(s, scenario{"pinhole-renew", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 0, 2)
+		c := findChange(p, `router_pinhole.crashplan["tcp"]`)
+		if c == nil || c.After.Pinhole.Nonce != "0102030405060708090a0b0c" {
+			t.Errorf("renewal must keep the nonce: %+v", c)
+		}
+		m := findChange(p, `router_mapping.crashplan["tcp"]`)
+		if m == nil || m.After.Mapping.Nonce != "0c0b0a090807060504030201" {
+			t.Errorf("mapping renewal must keep the nonce: %+v", m)
+		}
+	}})
+
+	// The router restarted (its epoch went back): both are re-made.
+	in = base()
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	in.Observed.Router.Epoch = 30
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	in.Prior = applied()
+	s = append(s, scenario{"pinhole-router-restarted", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 2, 0, 0, 0)
+		if len(p.Drift) != 2 {
+			t.Errorf("drift = %+v", p.Drift)
+		}
+	}})
+
+	in = base()
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	in.Prior = applied()
+	in.Destroy = true
+	s = append(s, scenario{"pinhole-destroy", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 0, 4, 0)
+	}})
+
+	// ip_versions = ["ipv6"]: a pinhole, no mapping; on a router without
+	// pinholes it warns.
+	in = base()
+	in.Computer.Services[0].IPVersions = []string{schema.IPv6}
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	s = append(s, scenario{"pinhole-ipv6-only", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 3, 0, 0, 0)
+		if findChange(p, `router_mapping.crashplan["tcp"]`) != nil {
+			t.Error("a mapping for an IPv6-only service")
+		}
+	}})
+	in = base()
+	in.Computer.Services[0].IPVersions = []string{schema.IPv6}
+	s = append(s, scenario{"pinhole-not-offered", in, func(t *testing.T, p *Plan) {
+		if len(p.Diagnostics) != 1 || !strings.Contains(p.Diagnostics[0].Summary, "no IPv6 pinholes") {
+			t.Errorf("diagnostics = %+v", p.Diagnostics)
+		}
+	}})
+	return s
+}
+
+func findChange(p *Plan, addr string) *Change {
+	for i := range p.Changes {
+		if p.Changes[i].Address == addr {
+			return &p.Changes[i]
+		}
+	}
+	return nil
 }
 
 func wantCounts(t *testing.T, p *Plan, add, change, destroy, renew int) {

@@ -62,7 +62,11 @@ func (p *printer) context(plan *Plan) {
 		if r.ExternalAddress.IsValid() {
 			ext = fmt.Sprintf("%s (%s)", r.ExternalAddress, class)
 		}
-		p.F("            external address %s, this computer %s\n", ext, addrOr(r.InternalAddress, "unknown"))
+		me := addrOr(r.InternalAddress, "unknown")
+		if r.InternalAddress6.IsValid() {
+			me += " and " + r.InternalAddress6.String()
+		}
+		p.F("            external address %s, this computer %s\n", ext, me)
 	}
 	for _, n := range plan.Router.Notes {
 		p.F("            note: %s\n", n)
@@ -179,6 +183,18 @@ func fields(o *Object) fieldSet {
 			lease += fmt.Sprintf(" (%s)", human(secs(m.LeaseSeconds)))
 		}
 		set("lease_seconds", lease)
+	case o.Pinhole != nil:
+		h := o.Pinhole
+		set("protocol", fmt.Sprintf("%q", h.Protocol))
+		set("internal_address", quoteAddr(h.InternalAddress, "(this computer's IPv6 address)"))
+		set("internal_port", fmt.Sprint(h.InternalPort))
+		set("lease_seconds", fmt.Sprintf("%d (%s)", h.LeaseSeconds, human(secs(h.LeaseSeconds))))
+		if h.ID != 0 {
+			set("id", fmt.Sprint(h.ID))
+		}
+		if h.Nonce != "" {
+			set("nonce", fmt.Sprintf("%q", h.Nonce))
+		}
 	case o.Rule != nil:
 		r := o.Rule
 		set("protocol", fmt.Sprintf("%q", r.Protocol))

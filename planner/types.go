@@ -138,12 +138,18 @@ type RouterView struct {
 
 	Gateway         netip.Addr `json:"gateway"`
 	InternalAddress netip.Addr `json:"internal_address"` // this host's address towards the gateway
-	ExternalAddress netip.Addr `json:"external_address"`
+	// InternalAddress6 is this host's global IPv6 address, the one a
+	// pinhole opens; invalid when it has none.
+	InternalAddress6 netip.Addr `json:"internal_address6,omitzero"`
+	ExternalAddress  netip.Addr `json:"external_address"`
 
 	// Listed reports whether Mappings is the router's whole table. When
 	// false, Mappings holds only the keys the driver was asked about.
 	Listed   bool      `json:"listed"`
 	Mappings []Mapping `json:"mappings"`
+	// Pinholes are the pinholes state remembers that the router showed
+	// when read back (Can.ReadsPinholes), as it holds them.
+	Pinholes []Pinhole `json:"pinholes,omitempty"`
 	// Unknown are keys the driver asked the router about without getting
 	// an answer (a SOAP fault such as 606, 501 or 500 on the lookup): what
 	// the router holds there is not known. A key in Unknown is never taken
@@ -171,6 +177,12 @@ type Capabilities struct {
 	// Describes reports whether a mapping keeps netplan42's description
 	// on the router, so that a listing shows whose it is.
 	Describes bool `json:"describes"`
+	// Pinholes reports whether the router opens IPv6 pinholes for this
+	// host (PCP over IPv6, UPnP WANIPv6FirewallControl).
+	Pinholes bool `json:"pinholes,omitempty"`
+	// ReadsPinholes reports whether a pinhole can be read back by its ID:
+	// one state remembers and RouterView.Pinholes lacks is gone.
+	ReadsPinholes bool `json:"reads_pinholes,omitempty"`
 }
 
 // Device is what a router said of itself.
@@ -228,6 +240,7 @@ type Managed struct {
 	Rule    *Rule    `json:"rule,omitempty"`
 	// AppConfig is the file as netplan42 last wrote or found it.
 	AppConfig *AppConfig `json:"app_config,omitempty"`
+	Pinhole   *Pinhole   `json:"pinhole,omitempty"` // as granted
 
 	// Via is the driver that made the resource: the router protocol of a
 	// mapping, the firewall backend (iptables, nftables, pf) of a rule.

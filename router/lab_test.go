@@ -34,14 +34,16 @@ func TestMain(m *testing.M) {
 // each op in turn.
 type doRequest struct {
 	Protocols  []schema.Via
-	Remembered string // Config.Remembered
+	Remembered string            // Config.Remembered
+	Pinholes   []planner.Pinhole // Config.Pinholes
 	Ops        []doOp
 }
 
 type doOp struct {
-	Op      string // observe, add, delete
+	Op      string // observe, add, delete, addpinhole, deletepinhole
 	Want    []planner.MappingKey
 	Mapping planner.Mapping
+	Pinhole planner.Pinhole
 }
 
 type doResult struct {
@@ -52,6 +54,7 @@ type doResult struct {
 	Manual     bool
 	View       planner.RouterView
 	Grant      planner.Grant
+	Pinhole    planner.Pinhole
 }
 
 type doReply struct {
@@ -66,7 +69,7 @@ func childDo(ctx context.Context, args []string) error {
 		return err
 	}
 	start := time.Now()
-	r, err := Open(ctx, Config{Protocols: req.Protocols, Remembered: req.Remembered})
+	r, err := Open(ctx, Config{Protocols: req.Protocols, Remembered: req.Remembered, Pinholes: req.Pinholes})
 	if err != nil {
 		return err
 	}
@@ -81,6 +84,10 @@ func childDo(ctx context.Context, args []string) error {
 			res.Grant, err = r.Add(ctx, op.Mapping)
 		case "delete":
 			err = r.Delete(ctx, op.Mapping)
+		case "addpinhole":
+			res.Pinhole, err = r.AddPinhole(ctx, op.Pinhole)
+		case "deletepinhole":
+			err = r.DeletePinhole(ctx, op.Pinhole)
 		}
 		if err != nil {
 			res.Err = err.Error()

@@ -1,4 +1,4 @@
-// PCP driver: MAP for IPv4 NAT mappings.
+// PCP driver: MAP for IPv4 NAT mappings and IPv6 pinholes.
 //
 // References:
 //   - RFC 6887, Port Control Protocol: 8.1.1 (retransmission), 9 (version
@@ -57,7 +57,13 @@ func (pcpDriver) probe(ctx context.Context, e endpoint, _ *rememberedIGD) (sessi
 // pcpSession is a router that answered PCP. Like NAT-PMP, PCP cannot list
 // or read back a mapping and keeps no description: a mapping is known
 // only by what state remembers of it.
-type pcpSession struct{ e endpoint }
+type pcpSession struct {
+	e endpoint
+	// v6 is whether the router answered PCP over IPv6 at e.gw6, once
+	// asked (pinholesOffered); why6 says why not.
+	v6, asked6 bool
+	why6       string
+}
 
 func (s *pcpSession) server() netip.AddrPort { return netip.AddrPortFrom(s.e.gw, pcpPort) }
 
@@ -100,6 +106,14 @@ func (s *pcpSession) observe(ctx context.Context, v planner.RouterView, _ []plan
 		return v, &opError{Op: "pcp announce", Value: s.e.gw.String(), Err: err}
 	}
 	v.Epoch, v.HasEpoch = resp.Epoch, true
+	// PCP has no request for the external address; a PCP router that
+	// also speaks NAT-PMP (miniupnpd does, on the same port) tells it
+	// that way.
+	if xr, err := natpmpCall(cctx, s.e.gw, natpmpExternalRequest()); err == nil && xr.ResultCode == 0 {
+		v.ExternalAddress = xr.External
+	} else {
+		v.Notes = append(v.Notes, "PCP does not report the router's external address, and NAT-PMP did not answer for it")
+	}
 	v.Notes = append(v.Notes, "PCP cannot list mappings: only state shows what is ours")
 	return v, nil
 }
@@ -202,4 +216,107 @@ func pcpNonce(h string) ([12]byte, error) {
 	}
 	copy(n[:], b)
 	return n, nil
+}
+
+// Pinholes: a MAP sent over IPv6 to the router's IPv6 address, from and
+// for this host's global address, opens the router's IPv6 firewall for
+// that address and port (RFC 6887 section 11; no NAT, so the external
+// port is the internal one). miniupnpd answers PCP over IPv6 even with
+// NAT-PMP (and IPv4 PCP) off.
+
+func (s *pcpSession) server6() netip.AddrPort { return netip.AddrPortFrom(s.e.gw6, pcpPort) }
+
+// call6 is call over IPv6.
+func (s *pcpSession) call6(ctx context.Context, req []byte) (pcpResponse, error) {
+	var r pcpResponse
+	err := udpExchange(ctx, "pcp", s.server6(), req, func(b []byte) (bool, error) {
+		resp, err := parsePCPResponse(b)
+		if err != nil {
+			return false, err
+		}
+		if !pcpAnswers(req, resp) {
+			return false, nil
+		}
+		r = resp
+		return true, nil
+	})
+	return r, err
+}
+
+func (s *pcpSession) pinholesOffered(ctx context.Context) (bool, string) {
+	if s.asked6 {
+		return s.v6, s.why6
+	}
+	s.asked6 = true
+	req, err := pcpAnnounceRequest(s.e.local6)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, min(natpmpWindow, s.e.timeout))
+		defer cancel()
+		var resp pcpResponse
+		if resp, err = s.call6(cctx, req); err == nil {
+			err = resp.err()
+		}
+	}
+	if err != nil {
+		s.why6 = fmt.Sprintf("PCP over IPv6 at %s: %v", s.server6(), err)
+		return false, s.why6
+	}
+	s.v6 = true
+	return true, ""
+}
+
+func (*pcpSession) readPinholes(context.Context, []planner.Pinhole) ([]planner.Pinhole, bool, error) {
+	return nil, false, nil
+}
+
+func (s *pcpSession) addPinhole(ctx context.Context, p planner.Pinhole) (planner.Pinhole, error) {
+	nonce, err := pcpNonce(p.Nonce)
+	if err != nil {
+		return planner.Pinhole{}, &opError{Op: "pcp pinhole", Value: p.String(), Err: err}
+	}
+	req := pcpMapRequest{Client: s.e.local6, Lifetime: p.LeaseSeconds, Nonce: nonce, Protocol: p.Protocol,
+		InternalPort: p.InternalPort, ExternalPort: p.InternalPort, PreferFailure: true}
+	b, err := req.marshal()
+	if err != nil {
+		return planner.Pinhole{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+	defer cancel()
+	resp, err := s.call6(cctx, b)
+	if err == nil {
+		err = resp.err()
+	}
+	if err != nil {
+		return planner.Pinhole{}, &opError{Op: "pcp pinhole", Value: p.String(), Err: err}
+	}
+	g := p
+	g.Nonce = hex.EncodeToString(nonce[:])
+	g.LeaseSeconds = resp.Lifetime
+	return g, nil
+}
+
+func (s *pcpSession) deletePinhole(ctx context.Context, p planner.Pinhole) error {
+	if p.Nonce == "" {
+		return &opError{Op: "pcp pinhole delete", Value: p.String(), Err: ErrRefused,
+			Hint: "state holds no PCP nonce for this pinhole; it ends with its lease"}
+	}
+	nonce, err := pcpNonce(p.Nonce)
+	if err != nil {
+		return &opError{Op: "pcp pinhole delete", Value: p.String(), Err: err}
+	}
+	req := pcpMapRequest{Client: s.e.local6, Lifetime: 0, Nonce: nonce, Protocol: p.Protocol, InternalPort: p.InternalPort}
+	b, err := req.marshal()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+	defer cancel()
+	resp, err := s.call6(cctx, b)
+	if err == nil {
+		err = resp.err()
+	}
+	if err != nil {
+		return &opError{Op: "pcp pinhole delete", Value: p.String(), Err: err}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netplan42/netplan42/lab"
+	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/schema"
 )
 
@@ -108,4 +109,74 @@ func TestLabPCPDiscovery(t *testing.T) {
 			t.Errorf("order %v: view %+v", order, v)
 		}
 	}
+}
+
+// TestLabPCPPinhole opens an IPv6 pinhole over PCP on a dual-stack router
+// with UPnP off, proven by traffic from the internet host to host 1's
+// global address and by the router's own ip6tables chain: dropped before,
+// through after, dropped again after the delete; a delete with another
+// nonce is refused.
+func TestLabPCPPinhole(t *testing.T) {
+	lab.Require(t)
+	l := lab.StartT(t, lab.Spec{NoUPnP: true, IPv6: true})
+	ctx := context.Background()
+	const port = 5042
+	if err := l.ProveClosed6(ctx, 1, port, 3*time.Second); err != nil {
+		t.Fatalf("before the pinhole: %v", err)
+	}
+	pcp := []schema.Via{schema.ViaPCP}
+	rep := do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "observe"}}})
+	mustOK(t, "observe", rep.Results[0])
+	v := rep.Results[0].View
+	t.Logf("view: can %+v, address6 %s, notes %q", v.Can, v.InternalAddress6, v.Notes)
+	if !v.Can.Pinholes || v.InternalAddress6 != l.HostAddr6(1) {
+		t.Fatalf("view %+v", v)
+	}
+	p := planner.Pinhole{Protocol: planner.TCP, InternalAddress: l.HostAddr6(1), InternalPort: port, LeaseSeconds: 600}
+	rep = do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "addpinhole", Pinhole: p}}})
+	mustOK(t, "add pinhole", rep.Results[0])
+	g := rep.Results[0].Pinhole
+	t.Logf("granted %+v", g)
+	if len(g.Nonce) != 24 || g.LeaseSeconds == 0 {
+		t.Fatalf("grant %+v", g)
+	}
+	rules := pinholeRules(t, l)
+	if len(rules) != 1 || rules[0].Internal != l.HostAddr6(1) || rules[0].Port != port || rules[0].Protocol != "tcp" {
+		t.Fatalf("router's MINIUPNPD chain: %+v", rules)
+	}
+	from, err := l.ProveReach6(ctx, 1, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from.Addr() != l.InternetAddr6() {
+		t.Errorf("came from %s, want %s", from, l.InternetAddr6())
+	}
+
+	forged := g
+	forged.Nonce = strings.Repeat("cd", 12)
+	rep = do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "deletepinhole", Pinhole: forged}}})
+	if r := rep.Results[0]; !strings.Contains(r.Err, "NOT_AUTHORIZED") {
+		t.Errorf("delete with another nonce: %+v", r)
+	}
+	rep = do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "deletepinhole", Pinhole: g}}})
+	mustOK(t, "delete pinhole", rep.Results[0])
+	if rules := pinholeRules(t, l); len(rules) != 0 {
+		t.Errorf("after delete: %+v", rules)
+	}
+	if err := l.ProveClosed6(ctx, 1, port, 3*time.Second); err != nil {
+		t.Fatalf("after the delete: %v", err)
+	}
+}
+
+func pinholeRules(t *testing.T, l *lab.Lab) []lab.PinholeRule {
+	t.Helper()
+	out, err := l.Pinholes6(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, other := lab.ParsePinholes(out)
+	if len(other) > 0 {
+		t.Logf("other lines in MINIUPNPD: %q", other)
+	}
+	return rules
 }

@@ -48,6 +48,25 @@ type endpoint struct {
 	// ssh says how to log in to a router administered over SSH
 	// (Config.SSH); nil otherwise.
 	ssh *SSHConfig
+
+	// gw6 is the IPv6 default route's next hop (zoned when link-local)
+	// and local6 this host's global IPv6 address; either may be invalid,
+	// and pinholes need both.
+	gw6, local6 netip.Addr
+	// pinholes are the pinholes state remembers (Config.Pinholes).
+	pinholes []planner.Pinhole
+}
+
+// pinholer is a session that can open IPv6 pinholes for this host.
+type pinholer interface {
+	// pinholesOffered reports whether the router opens pinholes for
+	// e.local6, asking it when it must; why says why not.
+	pinholesOffered(ctx context.Context) (ok bool, why string)
+	// readPinholes returns which of known the router holds; readable is
+	// false when the protocol cannot tell (PCP).
+	readPinholes(ctx context.Context, known []planner.Pinhole) (present []planner.Pinhole, readable bool, err error)
+	addPinhole(ctx context.Context, p planner.Pinhole) (planner.Pinhole, error)
+	deletePinhole(ctx context.Context, p planner.Pinhole) error
 }
 
 // protocols are the router protocols this package speaks. Adding one is a

@@ -39,6 +39,9 @@ type Config struct {
 	// SSH says how to log in to the router when Protocols has
 	// schema.ViaSSH; its host is the gateway when Gateway is zero.
 	SSH *SSHConfig
+	// Pinholes are the IPv6 pinholes state remembers; Observe reads them
+	// back where the protocol can (RouterView.Pinholes).
+	Pinholes []planner.Pinhole
 }
 
 // DefaultTimeout bounds each probe and call when Config.Timeout is zero.
@@ -64,6 +67,7 @@ type Router struct {
 	e     endpoint
 	notes []string // what discovery tried, for manual mode
 	sess  session  // nil in manual mode
+	why6  error    // why there is no IPv6 gateway or global address
 
 	// pending, when not nil, delivers the discovery that confirms or
 	// replaces the remembered IGD in sess; settle takes it.
@@ -117,6 +121,13 @@ func Open(ctx context.Context, cfg Config) (*Router, error) {
 		r.e.local = local
 	} else {
 		r.notes = append(r.notes, err.Error())
+	}
+	// IPv6, for pinholes: cheap to learn (a route table and a UDP
+	// connect); what is missing is said by Observe when it matters.
+	r.e.pinholes = cfg.Pinholes
+	r.e.gw6, r.why6 = defaultGateway6()
+	if r.why6 == nil {
+		r.e.local6, r.why6 = globalAddr6()
 	}
 	var err error
 	if hint := r.remembered(cfg.Remembered, protos); hint != nil {
@@ -260,7 +271,11 @@ func (r *Router) observe(ctx context.Context, want []planner.MappingKey) (planne
 	if r.sess == nil {
 		return v, nil
 	}
-	return r.sess.observe(ctx, v, want)
+	v, err := r.sess.observe(ctx, v, want)
+	if err != nil {
+		return v, err
+	}
+	return r.observePinholes(ctx, v)
 }
 
 // Add asks the router for m; m.LeaseSeconds is the requested lease (0:

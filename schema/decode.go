@@ -50,6 +50,7 @@ var (
 			{Name: "expose"},
 			{Name: "external_port"},
 			{Name: "allow_from"},
+			{Name: "ip_versions"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{appConfigBlock},
 	}
@@ -548,6 +549,13 @@ func (l *loader) service(b *hcl.Block, ctx *hcl.EvalContext) *Service {
 	from := content.Attributes["allow_from"]
 	if from != nil {
 		l.allowFrom(from, ctx, s)
+	}
+	if a := content.Attributes["ip_versions"]; a != nil {
+		l.ipVersions(a, ctx, s)
+		if s.Expose != ExposeInternet {
+			l.add(warningAt(a.NameRange, "Setting has no effect",
+				"Service %q is not exposed to the internet, so ip_versions (which chooses between a router mapping and an IPv6 pinhole) means nothing. Remove it, or set expose = \"internet\".", s.Name))
+		}
 	}
 	for _, ab := range content.Blocks {
 		l.appConfig(ab, ctx, s)

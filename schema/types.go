@@ -152,6 +152,9 @@ type Service struct {
 	ExternalPort uint16
 	// AllowFrom restricts the sources the firewall admits; nil admits any.
 	AllowFrom []netip.Prefix
+	// IPVersions are how the internet reaches the service: IPv4 (a router
+	// mapping), IPv6 (a pinhole), or both, which nil means.
+	IPVersions []string
 	// AppConfigs are the files of the service's program kept in step with
 	// its ports.
 	AppConfigs []*AppConfig

@@ -245,7 +245,7 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 	p := &planned{t: t, dc: driverConfig(r.computer, r.network, r.dir)}
 	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
 	var err error
-	if p.d, err = openDrivers(ctx, p.dc, t.prior().Router); err != nil {
+	if p.d, err = openDrivers(ctx, p.dc, t.prior()); err != nil {
 		return rep, err
 	}
 	if p.observed, err = observe(ctx, p.d, wantKeys(r.computer, t.prior())); err != nil {

@@ -79,12 +79,12 @@ func stickyFirewall(configured string, prior planner.Prior) string {
 // openDrivers discovers the router and opens the firewall backend. It is
 // how plan, apply and the agent build them (status and check probe each
 // protocol on their own); package cli is the only one that builds drivers.
-// memo is what state remembers of the router: a UPnP router is first
-// looked for where it was, while discovery confirms it is still there
-// (router.Config.Remembered). ctx must outlive the drivers' use. Both
+// prior is what state remembers: a UPnP router is first looked for where
+// it was, while discovery confirms it is still there
+// (router.Config.Remembered), and pinholes are read back by their IDs. ctx must outlive the drivers' use. Both
 // are opened at once (each only looks); a router error is reported first.
-func openDrivers(ctx context.Context, dc state.Drivers, memo planner.RouterMemo) (*drivers, error) {
-	rc := routerConfig(dc, memo)
+func openDrivers(ctx context.Context, dc state.Drivers, prior planner.Prior) (*drivers, error) {
+	rc := routerConfig(dc, prior)
 	var (
 		f    *firewall.Firewall
 		ferr error
@@ -106,8 +106,8 @@ func openDrivers(ctx context.Context, dc state.Drivers, memo planner.RouterMemo)
 // observe as soon as it is open: the router's listing, the longest step of
 // a plan, does not wait for the firewall backend's detection. Errors come
 // in the same order as from openDrivers then observe.
-func openAndObserve(ctx context.Context, dc state.Drivers, rmemo planner.RouterMemo, want []planner.MappingKey) (*drivers, planner.Observed, error) {
-	rc := routerConfig(dc, rmemo)
+func openAndObserve(ctx context.Context, dc state.Drivers, prior planner.Prior, want []planner.MappingKey) (*drivers, planner.Observed, error) {
+	rc := routerConfig(dc, prior)
 	o := planner.Observed{At: time.Now(), Refreshed: true}
 	var (
 		r                        *router.Router
@@ -144,10 +144,11 @@ func openAndObserve(ctx context.Context, dc state.Drivers, rmemo planner.RouterM
 }
 
 // routerConfig is how to open the router: the configured protocols and
-// gateway, and the UPnP device state remembers, to start from.
-func routerConfig(dc state.Drivers, memo planner.RouterMemo) router.Config {
-	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway}
-	if memo.Protocol == schema.ViaUPnP {
+// gateway, the UPnP device state remembers, to start from, and the
+// pinholes it remembers, to read back.
+func routerConfig(dc state.Drivers, prior planner.Prior) router.Config {
+	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway, Pinholes: planner.PriorPinholes(prior)}
+	if memo := prior.Router; memo.Protocol == schema.ViaUPnP {
 		rc.Remembered = memo.Identity
 	}
 	return rc

@@ -84,13 +84,13 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
 	switch {
 	case refresh:
-		if p.d, p.observed, err = openAndObserve(ctx, p.dc, t.prior().Router, wantKeys(t.computer, t.prior())); err != nil {
+		if p.d, p.observed, err = openAndObserve(ctx, p.dc, t.prior(), wantKeys(t.computer, t.prior())); err != nil {
 			t.close()
 			return nil, err
 		}
 	case op != "plan":
 		// apply --refresh=false skips looking, not acting.
-		if p.d, err = openDrivers(ctx, p.dc, t.prior().Router); err != nil {
+		if p.d, err = openDrivers(ctx, p.dc, t.prior()); err != nil {
 			t.close()
 			return nil, err
 		}
@@ -379,7 +379,7 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 	}
 	p := &planned{t: t, dc: pf.Drivers, plan: &pf.Plan, observed: pf.Observed}
 	if pf.Observed.Refreshed {
-		if p.d, err = openDrivers(ctx, pf.Drivers, t.prior().Router); err != nil {
+		if p.d, err = openDrivers(ctx, pf.Drivers, t.prior()); err != nil {
 			return err
 		}
 		now, err := observe(ctx, p.d, savedWantKeys(&pf.Plan, t.prior()))
@@ -399,7 +399,7 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 		p.observed = now
 	} else {
 		fmt.Fprintf(stdio.Err, "Warning: %s was planned with --refresh=false; it is applied without checking the router and firewall first.\n", path)
-		if p.d, err = openDrivers(ctx, pf.Drivers, t.prior().Router); err != nil {
+		if p.d, err = openDrivers(ctx, pf.Drivers, t.prior()); err != nil {
 			return err
 		}
 	}

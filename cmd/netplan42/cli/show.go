@@ -197,6 +197,20 @@ func renderState(w io.Writer, st *state.State, path string, now time.Time) error
 				lease += " (router allows only permanent mappings)"
 			}
 			fmt.Fprintf(w, "  %s  %s %q via %s, %s\n", r.Address, r.Mapping, r.Mapping.Description, r.Via, lease)
+		case r.Pinhole != nil:
+			h := r.Pinhole
+			id := "nonce " + h.Nonce
+			if h.ID != 0 {
+				id = fmt.Sprintf("id %d", h.ID)
+			}
+			left := ""
+			if !r.Expires.IsZero() {
+				left = ", expires " + r.Expires.Local().Format(time.RFC3339)
+				if !r.Expires.After(now) {
+					left += " (expired)"
+				}
+			}
+			fmt.Fprintf(w, "  %s  IPv6 pinhole %s via %s (%s), lease %s%s\n", r.Address, h, r.Via, id, time.Duration(h.LeaseSeconds)*time.Second, left)
 		case r.Rule != nil:
 			fmt.Fprintf(w, "  %s  allow %s %d from %s\n", r.Address, r.Rule.Protocol, r.Rule.Port, prefixes(r.Rule))
 		case r.AppConfig != nil:
