@@ -499,6 +499,22 @@ func (l *Lab) RestartRouter(ctx context.Context, flush bool) error {
 	return nil
 }
 
+// RestartRouterLosingLeases restarts miniupnpd without its lease file but
+// with its rules in place, as a router whose daemon restarts without
+// lease_file: miniupnpd reads the IPv4 rules back described "miniupnpd"
+// with lease 0, and forgets every pinhole (whose rules stay).
+func (l *Lab) RestartRouterLosingLeases(ctx context.Context) error {
+	l.stopRouter()
+	os.Remove(filepath.Join(l.dir, "upnp.leases"))
+	if err := l.startRouter(ctx); err != nil {
+		return err
+	}
+	if l.Spec.Name != "" {
+		return l.writeRecord()
+	}
+	return nil
+}
+
 // Close stops miniupnpd and deletes the lab's namespaces and temporary
 // directory. It is idempotent.
 func (l *Lab) Close() error {

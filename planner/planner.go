@@ -195,6 +195,17 @@ func undescribed(m Mapping, r Managed, ok bool) bool {
 		r.Mapping.InternalAddress == m.InternalAddress && r.Mapping.InternalPort == m.InternalPort
 }
 
+// restored reports whether m is the mapping state says netplan42 made on
+// m's key to this computer's current address and port, now shown with
+// another description: miniupnpd restarted without its lease file
+// restores its rules described "miniupnpd", lease 0. It is ours, never a
+// foreign holder; another host cannot hold a mapping to this host's
+// address on a router in secure mode.
+func (pl *planning) restored(m Mapping, r Managed, ok bool) bool {
+	return ok && r.Mapping != nil && r.Mapping.Key() == m.Key() && m.InternalAddress == pl.Observed.Router.InternalAddress &&
+		r.Mapping.InternalAddress == m.InternalAddress && r.Mapping.InternalPort == m.InternalPort
+}
+
 // requested is the key a managed mapping was asked for; the router may have
 // granted another external port (r.Mapping).
 func requested(r Managed) MappingKey {
@@ -353,6 +364,9 @@ func (pl *planning) mappings() {
 		case undescribed(obs, prior, inPrior):
 			c.Action, c.Before = Update, mappingObj(obs)
 			c.Reason = "made over a protocol that cannot tag it (NAT-PMP, PCP); re-made with netplan42's tag"
+		case pl.restored(obs, prior, inPrior):
+			c.Action, c.Before = Update, mappingObj(obs)
+			c.Reason = fmt.Sprintf("the router holds this computer's mapping described %q, not with netplan42's tag (miniupnpd restores its rules so after a restart without its lease file); re-made with the tag", obs.Description)
 		default:
 			pl.conflict(c.Address, obs)
 			continue
@@ -377,7 +391,7 @@ func (pl *planning) mappings() {
 		case claimed[g] != "":
 			c.StateOnly = true
 			c.Reason = fmt.Sprintf("its port now belongs to %s; forgetting it here", claimed[g])
-		case present && (pl.mine(obs) || pl.elsewhere(obs) || undescribed(obs, r, true)):
+		case present && (pl.mine(obs) || pl.elsewhere(obs) || undescribed(obs, r, true) || pl.restored(obs, r, true)):
 			c.Before = mappingObj(obs)
 		case !pl.routerKnows():
 			// NAT-PMP deletes only this host's own mapping; a UPnP delete

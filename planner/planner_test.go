@@ -378,6 +378,31 @@ func scenarios() []scenario {
 		}
 		wantCounts(t, p, 0, 0, 2, 0)
 	}})
+	// miniupnpd restarted without its lease file: our mapping is back,
+	// described "miniupnpd" with lease 0. Ours, re-tagged; never foreign.
+	in = base()
+	in.Prior = appliedPrior()
+	restoredM := ours(4242, 0)
+	restoredM.Description = "miniupnpd"
+	in.Observed.Router = upnpView(restoredM, skype())
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"restored-after-restart", in, func(t *testing.T, p *Plan) {
+		wantCounts(t, p, 0, 1, 0, 0)
+		if p.HasErrors() || len(p.Foreign) != 1 {
+			t.Errorf("diagnostics %+v, foreign %+v", p.Diagnostics, p.Foreign)
+		}
+	}})
+	in = base()
+	in.Prior = appliedPrior()
+	in.Destroy = true
+	in.Observed.Router = upnpView(restoredM)
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	s = append(s, scenario{"restored-destroy", in, func(t *testing.T, p *Plan) {
+		c := findChange(p, `router_mapping.crashplan["tcp"]`)
+		if c == nil || c.StateOnly || c.Action != Delete {
+			t.Errorf("destroy must delete our restored mapping: %+v", c)
+		}
+	}})
 	s = append(s, pinholeScenarios(base)...)
 	return s
 }

@@ -180,3 +180,36 @@ func pinholeRules(t *testing.T, l *lab.Lab) []lab.PinholeRule {
 	}
 	return rules
 }
+
+// TestLabPCPRestartWithoutLeases: miniupnpd restarted without its lease
+// file keeps the rules of our PCP mapping, described "miniupnpd", and its
+// epoch (system uptime) does not go back. A renewal with our nonce must
+// still work, or the agent could never repair it.
+func TestLabPCPRestartWithoutLeases(t *testing.T) {
+	lab.Require(t)
+	l := lab.StartT(t, lab.Spec{})
+	pcp := []schema.Via{schema.ViaPCP}
+	m := ours(4242, 600)
+	rep := do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "add", Mapping: m}, {Op: "observe"}}})
+	mustOK(t, "add", rep.Results[0])
+	g, e1 := rep.Results[0].Grant, rep.Results[1].View.Epoch
+	if err := l.RestartRouterLosingLeases(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	list := upnpcList(t, l, 1)
+	t.Logf("after the restart, upnpc -l: %q", list)
+	if len(list) != 1 || !strings.Contains(list[0], "'miniupnpd'") {
+		t.Fatalf("want our rule restored as 'miniupnpd': %q", list)
+	}
+	rep = do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "observe"}, {Op: "add", Mapping: g.Mapping}}})
+	t.Logf("epoch %d -> %d; renew: %+v", e1, rep.Results[0].View.Epoch, rep.Results[1])
+	mustOK(t, "renew after restart", rep.Results[1])
+	if _, err := l.ProveForward(context.Background(), 1, 4242, 4242); err != nil {
+		t.Fatalf("not forwarded after the renewal: %v", err)
+	}
+	rep = do(t, l, 1, doRequest{Protocols: pcp, Ops: []doOp{{Op: "delete", Mapping: g.Mapping}}})
+	mustOK(t, "delete after restart", rep.Results[0])
+	if list := upnpcList(t, l, 1); len(list) != 0 {
+		t.Errorf("after delete, upnpc -l: %q", list)
+	}
+}
