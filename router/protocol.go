@@ -76,6 +76,7 @@ var protocols = map[schema.Via]protocol{
 	schema.ViaUPnP:   upnpProtocol{},
 	schema.ViaNATPMP: natpmpProtocol{},
 	schema.ViaPCP:    pcpDriver{},
+	schema.ViaSSH:    sshProtocol{},
 }
 
 // knownVias lists what Config.Protocols may hold, for errors.
