@@ -28,8 +28,13 @@ type IO struct {
 	Out, Err io.Writer
 }
 
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
-var Version = "dev"
+// Version and Commit are set at build time with -ldflags "-X
+// ...cli.Version=v1.2.3 -X ...cli.Commit=0123abcd": release builds run
+// without the go command's VCS stamping (-buildvcs=false).
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 // exitCode carries a non-error exit status out of a command.
 type exitCode int
@@ -80,7 +85,9 @@ own slice of the shared config: run netplan42 on every machine.`,
 		newStatus(stdio),
 		newCheck(stdio),
 		newPort(stdio), newOutput(stdio),
+		newCompletion(stdio),
 	)
+	registerNameCompletion(root)
 	return root
 }
 
@@ -103,9 +110,12 @@ func versionString() string {
 			v = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 && Commit == "" {
 				v += " (" + s.Value[:12] + ")"
 			}
+		}
+		if Commit != "" {
+			v += " (" + Commit + ")"
 		}
 		return fmt.Sprintf("netplan42 %s %s", v, bi.GoVersion)
 	}
