@@ -414,10 +414,17 @@ func (a *Agent) pass(ctx context.Context) time.Duration {
 func nextWake(st planner.Prior, now time.Time, interval time.Duration) time.Duration {
 	wait := interval
 	for _, r := range st.Resources {
-		if r.Mapping == nil || r.Mapping.LeaseSeconds == 0 || r.Expires.IsZero() {
+		var lease uint32
+		switch {
+		case r.Mapping != nil:
+			lease = r.Mapping.LeaseSeconds
+		case r.Pinhole != nil:
+			lease = r.Pinhole.LeaseSeconds
+		}
+		if lease == 0 || r.Expires.IsZero() {
 			continue
 		}
-		half := r.Expires.Add(-time.Duration(r.Mapping.LeaseSeconds) * time.Second / 2)
+		half := r.Expires.Add(-time.Duration(lease) * time.Second / 2)
 		if d := half.Sub(now) + time.Second; d < wait {
 			wait = max(d, time.Second)
 		}

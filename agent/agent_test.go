@@ -139,6 +139,9 @@ func TestNextWake(t *testing.T) {
 		{"half-life passed", planner.Prior{Resources: []planner.Managed{mapping("a", 60, now.Add(10*time.Second))}}, time.Second},
 		{"permanent", planner.Prior{Resources: []planner.Managed{mapping("a", 0, time.Time{})}}, time.Minute},
 		{"earliest wins", planner.Prior{Resources: []planner.Managed{mapping("a", 600, now.Add(10*time.Minute)), mapping("b", 120, now.Add(100*time.Second))}}, 41 * time.Second},
+		// A pinhole's lease wakes the agent like a mapping's.
+		{"pinhole", planner.Prior{Resources: []planner.Managed{mapping("a", 7200, now.Add(2*time.Hour)),
+			{Address: "p", Kind: planner.KindPinhole, Pinhole: &planner.Pinhole{LeaseSeconds: 120}, Expires: now.Add(100 * time.Second)}}}, 41 * time.Second},
 	} {
 		if got := nextWake(tc.st, now, time.Minute); got != tc.want {
 			t.Errorf("%s: nextWake = %s, want %s", tc.name, got, tc.want)

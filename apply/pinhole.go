@@ -89,9 +89,9 @@ func (a *applier) pinhole(ctx context.Context, ph pinholes, c planner.Change) er
 	}
 	note := ""
 	if g.LeaseSeconds != c.After.Pinhole.LeaseSeconds {
-		note = fmt.Sprintf(" (router granted a lease of %d s, asked %d s)", g.LeaseSeconds, c.After.Pinhole.LeaseSeconds)
+		note = fmt.Sprintf("; router granted %d s, asked %d s", g.LeaseSeconds, c.After.Pinhole.LeaseSeconds)
 	}
-	a.say("%s: %s%s", c.Address, verb[1], note)
+	a.say("%s: %s (IPv6 %s, lease %s%s)", c.Address, verb[1], g, planner.LeaseText(g.LeaseSeconds), note)
 	switch c.Action {
 	case planner.Create:
 		a.res.Added++

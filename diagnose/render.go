@@ -36,7 +36,11 @@ func RenderStatus(w io.Writer, r *StatusReport, opts RenderOptions) error {
 	}
 	p.F("%s (network %q), %s\n", p.Paint(textout.Bold, r.Computer), r.Network, as)
 	h := r.Host
-	p.F("  host:     %s, gateway %s\n", addrOr(h.InternalAddress, "address unknown"), addrOr(h.Gateway, "?   "))
+	me := addrOr(h.InternalAddress, "address unknown")
+	if h.InternalAddress6.IsValid() {
+		me += " and " + h.InternalAddress6.String()
+	}
+	p.F("  host:     %s, gateway %s\n", me, addrOr(h.Gateway, "?   "))
 	p.statusRouter(r)
 	p.statusFirewallLine(r)
 	switch {
@@ -49,6 +53,7 @@ func RenderStatus(w io.Writer, r *StatusReport, opts RenderOptions) error {
 		p.F("  state:    %s (not readable)\n", h.StatePath)
 	}
 	p.statusMappings(r)
+	p.statusPinholes(r)
 	p.statusRules(r)
 	p.statusServices(r)
 	p.findings(r.Findings)

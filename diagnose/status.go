@@ -74,6 +74,7 @@ type StatusReport struct {
 	Host     HostStatus       `json:"host"`
 	Router   RouterStatus     `json:"router"`
 	Mappings []MappingStatus  `json:"mappings"`
+	Pinholes []PinholeStatus  `json:"pinholes"`
 	Foreign  []ForeignMapping `json:"foreign"`
 	Firewall FirewallStatus   `json:"firewall"`
 	Services []ServiceStatus  `json:"services"`
@@ -83,7 +84,10 @@ type StatusReport struct {
 // HostStatus is this computer on its LAN.
 type HostStatus struct {
 	InternalAddress netip.Addr `json:"internal_address,omitzero"`
-	Gateway         netip.Addr `json:"gateway,omitzero"`
+	// InternalAddress6 is this computer's global IPv6 address, when the
+	// router opens pinholes for it.
+	InternalAddress6 netip.Addr `json:"internal_address6,omitzero"`
+	Gateway          netip.Addr `json:"gateway,omitzero"`
 	// StatePath is the state file read; StateFound reports whether it
 	// held a state.
 	StatePath  string `json:"state_path,omitempty"`
@@ -194,6 +198,7 @@ func Status(in StatusInput) *StatusReport {
 		Root:          in.Root,
 		Limits:        []string{},
 		Mappings:      []MappingStatus{},
+		Pinholes:      []PinholeStatus{},
 		Foreign:       []ForeignMapping{},
 		Services:      []ServiceStatus{},
 		Findings:      []Finding{},
@@ -201,6 +206,7 @@ func Status(in StatusInput) *StatusReport {
 	s.limits()
 	s.router()
 	s.mappings()
+	s.pinholes()
 	s.firewall()
 	s.services()
 	s.config()
@@ -389,7 +395,7 @@ func (s *status) mappings() {
 		ourPorts[sv.Port] = sv.Name
 		for _, p := range sv.Protocols() {
 			proto := planner.Protocol(p)
-			if sv.Expose != schema.ExposeInternet {
+			if sv.Expose != schema.ExposeInternet || !sv.WantsIPv4() {
 				continue
 			}
 			k := key(proto, sv.External())
@@ -539,7 +545,7 @@ func (s *status) services() {
 		for _, p := range sv.Protocols() {
 			proto := planner.Protocol(p)
 			st := ServiceStatus{Service: sv.Name, Protocol: proto, Port: sv.Port, Expose: sv.Expose, Auto: sv.Auto, Listeners: []Listener{}}
-			if sv.Expose == schema.ExposeInternet {
+			if sv.Expose == schema.ExposeInternet && sv.WantsIPv4() {
 				st.ExternalPort = sv.External()
 				st.Mapping = mstate[planner.Address(planner.KindMapping, sv.Name, proto)]
 			}

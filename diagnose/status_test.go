@@ -123,6 +123,24 @@ func statusCases() map[string]StatusInput {
 	in.Network.PublicAddress = "nas.example.net"
 	cases["problems"] = in
 
+	// PCP on a dual-stack router: the mapping and the pinhole as state
+	// remembers them (PCP reads neither back); a second service's pinhole
+	// was never made.
+	in = healthy()
+	in.Probes = []Probe{{Protocol: "pcp", Answered: true, Detail: "PCP at 192.0.2.1:5351", ExternalAddress: wanIP}}
+	me6 := netip.MustParseAddr("2001:db8:1::10")
+	in.Router = &planner.RouterView{Protocol: schema.ViaPCP, Detail: "PCP at 192.0.2.1:5351", Gateway: gw, InternalAddress: me,
+		InternalAddress6: me6, ExternalAddress: wanIP, Can: planner.Capabilities{Pinholes: true},
+		Notes: []string{"PCP cannot list mappings: only state shows what is ours"}}
+	pm := ours(4242, 3600)
+	ph := planner.Pinhole{Protocol: planner.TCP, InternalAddress: me6, InternalPort: 4242, LeaseSeconds: 3600, Nonce: "0102030405060708090a0b0c"}
+	in.Prior = &planner.Prior{Resources: []planner.Managed{
+		{Address: `router_mapping.crashplan["tcp"]`, Kind: planner.KindMapping, Mapping: &pm, Via: "pcp", Undescribed: true, Expires: t0.Add(50 * time.Minute)},
+		{Address: `router_pinhole.crashplan["tcp"]`, Kind: planner.KindPinhole, Pinhole: &ph, Via: "pcp", Expires: t0.Add(50 * time.Minute)},
+	}}
+	in.Computer.Services = append(in.Computer.Services, &schema.Service{Name: "web", Port: 8443, Protocol: schema.TCP, Expose: schema.ExposeInternet, IPVersions: []string{schema.IPv6}})
+	cases["pcp-pinholes"] = in
+
 	// Behind carrier-grade NAT, with NAT-PMP only: no external address,
 	// and only state to tell the mapping's lease.
 	in = healthy()
