@@ -104,3 +104,16 @@ func TestCapWriterBounds(t *testing.T) {
 		t.Errorf("cleanText = %q", got)
 	}
 }
+
+func TestParseRouteSrc(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.1.1.1 via 11.0.0.254 dev wan0 src 11.0.0.1 uid 0 \n    cache \n": "11.0.0.1",
+		"1.1.1.1 via 10.0.0.1 dev eth1  src 100.64.3.2 \n":                  "100.64.3.2",
+		"RTNETLINK answers: Network is unreachable":                         "invalid IP",
+		"src fe80::1": "invalid IP",
+	} {
+		if got := parseRouteSrc([]byte(in)).String(); got != want {
+			t.Errorf("parseRouteSrc(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/schema"
@@ -95,7 +97,34 @@ func (s *sshSession) observe(ctx context.Context, v planner.RouterView, want []p
 	v.Listed = true
 	v.Mappings = t.forwards
 	v.Notes = append(v.Notes, t.notes...)
+	// The external address is the source the router would use towards
+	// the internet; a router without a default route has none.
+	if out, err := s.c.run(ctx, "ip -4 route get "+routeProbe, nil); err == nil {
+		v.ExternalAddress = parseRouteSrc(out)
+	}
+	if n := externalNote(v.ExternalAddress); n != "" {
+		v.Notes = append(v.Notes, n)
+	}
 	return v, nil
+}
+
+// routeProbe is a public address whose route says which source address
+// the router uses towards the internet; nothing is sent to it.
+const routeProbe = "1.1.1.1"
+
+// parseRouteSrc reads the source address from `ip -4 route get ADDR`,
+// as iproute2 and busybox print it: "1.1.1.1 via 11.0.0.254 dev wan0
+// src 11.0.0.1 uid 0".
+func parseRouteSrc(out []byte) netip.Addr {
+	f := strings.Fields(string(out))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "src" {
+			if a, err := netip.ParseAddr(f[i+1]); err == nil && a.Is4() {
+				return a
+			}
+		}
+	}
+	return netip.Addr{}
 }
 
 // permanent is m as a router administered over SSH keeps it: forwards

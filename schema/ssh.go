@@ -38,18 +38,18 @@ var flavorValues = []string{string(FlavorLinux), string(FlavorOpenWrt)}
 // SSHRouter says how to reach a router over SSH: the router block's ssh
 // block. File names are as written; "~" is expanded where they are used.
 type SSHRouter struct {
-	Host string // an IP address or a DNS name
-	User string // DefaultSSHUser when not set
-	Port uint16 // DefaultSSHPort when not set
+	Host string `json:"host"` // an IP address or a DNS name
+	User string `json:"user"` // DefaultSSHUser when not set
+	Port uint16 `json:"port"` // DefaultSSHPort when not set
 	// IdentityFile is the private key to log in with; empty means the SSH
 	// agent, then ~/.ssh/id_ed25519, id_ecdsa and id_rsa.
-	IdentityFile string
+	IdentityFile string `json:"identity_file,omitempty"`
 	// KnownHosts is the known_hosts file the router's host key must be
 	// in; empty means ~/.ssh/known_hosts.
-	KnownHosts string
-	Flavor     SSHFlavor
+	KnownHosts string    `json:"known_hosts,omitempty"`
+	Flavor     SSHFlavor `json:"flavor"`
 
-	DeclRange hcl.Range
+	DeclRange hcl.Range `json:"-"`
 }
 
 var sshSchema = &hcl.BodySchema{

@@ -47,6 +47,8 @@ type Drivers struct {
 	LeaseSeconds uint32       `json:"lease_seconds"`
 	Firewall     string       `json:"firewall"`
 	ConfigDir    string       `json:"config_dir"`
+	// SSH is how to log in to a router administered over SSH.
+	SSH *schema.SSHRouter `json:"ssh,omitempty"`
 }
 
 // planEnvelope is the plan file on disk. Body is the PlanFile; SHA256 is

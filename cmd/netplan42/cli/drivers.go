@@ -57,6 +57,7 @@ func driverConfig(c *schema.Computer, n *schema.Network, configDir string) state
 		LeaseSeconds: uint32(n.Router.Lease / time.Second),
 		Firewall:     c.Firewall,
 		ConfigDir:    configDir,
+		SSH:          n.Router.SSH,
 	}
 }
 
@@ -147,7 +148,7 @@ func openAndObserve(ctx context.Context, dc state.Drivers, prior planner.Prior, 
 // gateway, the UPnP device state remembers, to start from, and the
 // pinholes it remembers, to read back.
 func routerConfig(dc state.Drivers, prior planner.Prior) router.Config {
-	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway, Pinholes: planner.PriorPinholes(prior)}
+	rc := router.Config{Protocols: dc.Protocols, Gateway: dc.Gateway, Pinholes: planner.PriorPinholes(prior), SSH: sshConfig(dc.SSH)}
 	if memo := prior.Router; memo.Protocol == schema.ViaUPnP {
 		rc.Remembered = memo.Identity
 	}

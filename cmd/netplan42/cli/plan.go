@@ -114,6 +114,12 @@ func runPlan(ctx context.Context, stdio IO, f *planFlags) error {
 		}
 		return runPlanAll(ctx, stdio, f)
 	}
+	if f.network != "" {
+		if f.out != "" || f.json || f.computer != "" || !f.refresh {
+			return errors.New("--network plans from what the router holds: it takes no --out, --json, --computer or --refresh=false")
+		}
+		return runNetwork(ctx, stdio, &f.configFlags, &f.targetFlags, "plan", false, f.detailedExitcode)
+	}
 	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, "plan", false, f.refresh)
 	if err != nil {
 		return err
@@ -209,6 +215,12 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error 
 	op := "apply"
 	if destroy {
 		op = "destroy"
+	}
+	if f.network != "" {
+		if f.computer != "" || !f.refresh {
+			return errors.New("--network applies from what the router holds: it takes no --computer or --refresh=false")
+		}
+		return runNetwork(ctx, stdio, &f.configFlags, &f.targetFlags, op, f.autoApprove, false)
 	}
 	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, op, destroy, f.refresh)
 	if err != nil {

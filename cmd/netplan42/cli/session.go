@@ -52,6 +52,7 @@ func (f *configFlags) register(cmd *cobra.Command, writes bool) {
 // targetFlags pick the computer and its state.
 type targetFlags struct {
 	computer    string
+	network     string // central apply: every computer of this network, router part only
 	statePath   string
 	lockTimeout time.Duration
 }
@@ -59,6 +60,7 @@ type targetFlags struct {
 func (f *targetFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
+	fl.StringVar(&f.network, "network", "", "the router part of every computer in network NAME, applied from this machine (a router netplan42 administers over SSH); no host firewall")
 	fl.StringVar(&f.statePath, "state", "", "state file (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock instead of failing at once")
 }

@@ -1,0 +1,210 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netplan42/netplan42/lab"
+)
+
+// Central apply (issue 12), as an admin would run it: the built netplan42
+// in LAN host 1 makes the router forward the ports of host 1 (a fixed
+// port) and host 2 (port = "auto") over SSH, on a plain Linux router and
+// on OpenWrt's firewall4, proven with traffic from the internet host.
+
+type centralLab struct {
+	l      *lab.Lab
+	srv    *lab.SSHRouter
+	flavor string
+	// foreign makes a forward by hand: TCP 5555 to host 2.
+	foreign func(t *testing.T)
+	// snapshot is what of the router's firewall is not ours.
+	snapshot func(t *testing.T) string
+}
+
+func TestLabCentralApplyLinux(t *testing.T) {
+	lab.RequireSSH(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 2, NoDaemon: true})
+	ctx := context.Background()
+	if err := l.DropForward(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := &centralLab{l: l, srv: l.StartSSHDT(t, lab.SSHOptions{}), flavor: "linux"}
+	c.foreign = func(t *testing.T) {
+		if err := l.NFT(ctx, `table ip byhand {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "wan0" tcp dport 5555 dnat to 192.0.2.11:5555 comment "made by hand"
+	}
+}
+insert rule inet filter forward ip daddr 192.0.2.11 tcp dport 5555 accept comment "by hand too"
+`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.snapshot = func(t *testing.T) string {
+		// Foreign tables only: ours and our hook are netplan42's.
+		var keep []string
+		for _, tb := range []string{"ip byhand", "inet filter"} {
+			out := l.Router().MustRun(t, "nft", "list", "table", strings.Fields(tb)[0], strings.Fields(tb)[1])
+			out = regexp.MustCompile(`(?s)\n\n\tchain netplan42 \{.*?\n\t\}`).ReplaceAllString(out, "")
+			out = strings.Replace(out, "\t\tjump netplan42 comment \"netplan42\"\n", "", 1)
+			keep = append(keep, out)
+		}
+		return strings.Join(keep, "")
+	}
+	testCentralApply(t, c)
+}
+
+func TestLabCentralApplyOpenWrt(t *testing.T) {
+	kit, prefix := lab.RequireOpenWrt(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 2, NoDaemon: true})
+	c := &centralLab{l: l, srv: l.StartOpenWrtT(t, kit, prefix, lab.SSHOptions{}), flavor: "openwrt"}
+	exec := func(t *testing.T, cmd ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := c.srv.Exec(ctx, l, cmd...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	c.foreign = func(t *testing.T) {
+		exec(t, "sh", "-c", `set -e
+s=$(uci add firewall redirect)
+uci set firewall.$s.name='made by hand'
+uci set firewall.$s.target=DNAT
+uci set firewall.$s.src=wan
+uci set firewall.$s.dest=lan
+uci set firewall.$s.proto=tcp
+uci set firewall.$s.src_dport=5555
+uci set firewall.$s.dest_ip=192.0.2.11
+uci commit firewall
+fw4 reload`)
+	}
+	c.snapshot = func(t *testing.T) string {
+		var keep []string
+		for line := range strings.SplitSeq(exec(t, "uci", "-X", "show", "firewall"), "\n") {
+			if !strings.HasPrefix(line, "firewall.netplan42_") {
+				keep = append(keep, line)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	testCentralApply(t, c)
+}
+
+func testCentralApply(t *testing.T, c *centralLab) {
+	l := c.l
+	dir := writeConfig(t, fmt.Sprintf(`network "office" {
+  listen_ports = "4500-4510"
+  router {
+    protocols = ["ssh"]
+    ssh {
+      host          = "192.0.2.1"
+      identity_file = %q
+      known_hosts   = %q
+      flavor        = %q
+    }
+  }
+}
+
+computer "alpha" {
+  network = "office"
+  address = "192.0.2.10"
+  service "web" {
+    port   = 4300
+    expose = "internet"
+  }
+  service "admin" {
+    port   = 8080
+    expose = "lan"
+  }
+}
+
+computer "beta" {
+  network = "office"
+  address = "192.0.2.11"
+  service "game" {
+    port   = "auto"
+    expose = "internet"
+  }
+}
+`, c.srv.Identity, c.srv.KnownHosts, c.flavor))
+	statePath := filepath.Join(t.TempDir(), "office.json")
+	np := func(args ...string) result {
+		t.Helper()
+		args = append(args, "--config", dir, "--network", "office", "--state", statePath)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := l.Host(1).Command(ctx, binary, args...)
+		cmd.Env = append(os.Environ(), "NO_COLOR=1", "NETPLAN42_COMPUTER=")
+		return runCmd(t, cmd, "")
+	}
+	// The router's way to the internet: its external address.
+	l.Router().MustRun(t, "ip", "route", "add", "default", "via", l.InternetAddr().String())
+	c.foreign(t)
+	before := c.snapshot(t)
+
+	p := np("plan", "--detailed-exitcode")
+	p.want(t, 2, `network "office": the forwards of 2 computers on the router`, "over SSH", `+ router_mapping.web["tcp"]`, `+ router_mapping.game["tcp"]`)
+	t.Logf("plan:\n%s%s", p.stdout, p.stderr)
+	m := regexp.MustCompile(`assigned port (45\d\d) to computer.beta service "game"`).FindStringSubmatch(p.stderr)
+	if m == nil {
+		t.Fatalf("no auto port for beta in the plan:\n%s", p.stdout)
+	}
+	auto, _ := strconv.Atoi(m[1])
+
+	a := np("apply", "--auto-approve")
+	a.want(t, 0, "Apply complete! Resources: 2 added")
+	t.Logf("apply:\n%s", a.stdout)
+	ctx := context.Background()
+	for _, f := range []struct {
+		host int
+		port uint16
+	}{{1, 4300}, {2, uint16(auto)}, {2, 5555}} {
+		from, err := l.ProveForward(ctx, f.host, f.port, f.port)
+		if err != nil {
+			t.Fatalf("internet -> %d -> host %d: %v", f.port, f.host, err)
+		}
+		t.Logf("internet %s -> router:%d reached host %d", from.Addr(), f.port, f.host)
+	}
+	if got := c.snapshot(t); got != before {
+		t.Errorf("foreign forwards changed by apply:\nbefore:\n%s\nafter:\n%s", before, got)
+	}
+	second := np("plan", "--detailed-exitcode")
+	second.want(t, 0, "No changes.")
+	t.Logf("second plan:\n%s", second.stdout)
+
+	d := np("destroy", "--auto-approve")
+	d.want(t, 0, "Destroy complete! Resources: 0 added, 0 changed, 2 destroyed")
+	t.Logf("destroy:\n%s", d.stdout)
+	ctx2, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := l.ProveForward(ctx2, 1, 4300, 4300); err == nil {
+		t.Error("4300 still forwarded after destroy")
+	}
+	if _, err := l.ProveForward(ctx, 2, 5555, 5555); err != nil {
+		t.Errorf("the hand-made forward broke: %v", err)
+	}
+	if got := c.snapshot(t); got != before {
+		t.Errorf("foreign forwards changed by apply and destroy:\nbefore:\n%s\nafter:\n%s", before, got)
+	}
+
+	// A changed host key: nothing is done, and the message says what to check.
+	if err := os.WriteFile(c.srv.KnownHosts, []byte("192.0.2.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFvF8OOIaXh1yU0V5Z1G8cXyO0gZxQW0H0cOV3aZx6Y1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hk := np("apply", "--auto-approve")
+	hk.want(t, 1, "HOST KEY CHANGED", "ssh-keygen -R 192.0.2.1", "fingerprint")
+	t.Logf("changed host key:\n%s", hk.stderr)
+}
