@@ -176,8 +176,9 @@ func (upnpProtocol) probe(ctx context.Context, e endpoint, hint *rememberedIGD) 
 // upnpSession is a router that answered UPnP IGD: its table can be
 // listed and each entry read back, with its description.
 type upnpSession struct {
-	d *igd
-	e endpoint
+	d  *igd
+	e  endpoint
+	v6 *upnpPinholes // IPv6 pinholes (pinhole_upnp.go), once asked
 }
 
 func (s *upnpSession) describe(v *planner.RouterView) {
