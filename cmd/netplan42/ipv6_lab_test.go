@@ -4,7 +4,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,5 +80,115 @@ func TestLabPCPDualStack(t *testing.T) {
 	}
 	if s := h.MustRun(t, "ip6tables-save"); strings.Contains(s, "netplan42") {
 		t.Errorf("host IPv6 firewall objects left after destroy:\n%s", s)
+	}
+}
+
+// TestLabAgentPCPRenewals: the agent keeps a 2-minute PCP mapping and an
+// IPv6 pinhole alive over three lease periods, reachable over both
+// families throughout, and repairs both after the router restarts (its
+// epoch goes back).
+func TestLabAgentPCPRenewals(t *testing.T) {
+	cfg := strings.Replace(labConfig(`["pcp"]`, "none", computerBlock("h1", "4242")), `lease     = "1h"`, `lease     = "2m"`, 1)
+	r := newLab(t, lab.Spec{IPv6: true}, cfg)
+	ctx := context.Background()
+	a := r.startAgent(t, "--interval", "1h") // renewals come from the leases
+	// PCP's IPv4 mappings show in the router's UPnP listing, with the
+	// lease left: the independent view of our renewals.
+	leaseRE := regexp.MustCompile(`4242->192\.0\.2\.10:4242\s+'PCP MAP [0-9a-f]+' '' (\d+)`)
+	lease := func() int {
+		out := r.l.Host(1).MustRun(t, "upnpc", "-u", r.l.RootDescURL(), "-l")
+		m := leaseRE.FindStringSubmatch(out)
+		if m == nil {
+			return -1
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	eventually(t, 20*time.Second, "the agent maps the port over PCP", func() bool { return lease() > 0 })
+	both := func(when string) {
+		t.Helper()
+		if err := r.reachable(1, 4242); err != nil {
+			t.Fatalf("%s: IPv4: %v", when, err)
+		}
+		if _, err := r.l.ProveReach6(ctx, 1, 4242); err != nil {
+			t.Fatalf("%s: IPv6: %v", when, err)
+		}
+	}
+	const periods = 3
+	end := time.Now().Add(periods*2*time.Minute + 15*time.Second)
+	renewals, last, lowest := 0, lease(), 120
+	for time.Now().Before(end) {
+		time.Sleep(10 * time.Second)
+		l := lease()
+		if l < 0 {
+			t.Fatalf("the mapping vanished from the router (renewals so far: %d)\n%s", renewals, a.logs.String())
+		}
+		if l > last+5 {
+			renewals++
+		}
+		last, lowest = l, min(lowest, l)
+		both(fmt.Sprintf("after %d renewals", renewals))
+	}
+	t.Logf("over %d periods of a 120 s lifetime: %d renewals seen by upnpc, lowest lease left %d s", periods, renewals, lowest)
+	if renewals < periods {
+		t.Errorf("%d renewals in %d lease periods", renewals, periods)
+	}
+	if n := r.metrics(t)["netplan42_renewals_total"]; n < 2*periods {
+		t.Errorf("renewals metric %v, want at least %d (mapping and pinhole each period)", n, 2*periods)
+	}
+
+	if err := r.l.RestartRouter(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if lease() >= 0 {
+		t.Fatal("the restart kept the mapping: the test proves nothing")
+	}
+	restarted := time.Now()
+	// The agent wakes at the next half-life (60 s at most), sees the
+	// epoch went back, and makes both again.
+	eventually(t, 90*time.Second, "the mapping is back after the router restart", func() bool { return lease() > 0 })
+	both("after the restart")
+	t.Logf("repaired %s after the restart", time.Since(restarted).Round(time.Second))
+	if !strings.Contains(a.logs.String(), "router restart detected") {
+		t.Errorf("no log line for the restart:\n%s", a.logs.String())
+	}
+	a.stop(t, syscall.SIGTERM)
+}
+
+// TestLabPCPForeignLeftAlone: another host's NAT-PMP/PCP mapping and its
+// UPnP IPv6 pinhole, made with the independent natpmpc and upnpc, are
+// untouched by our apply and destroy over PCP: still on the router, still
+// forwarding.
+func TestLabPCPForeignLeftAlone(t *testing.T) {
+	r := newLab(t, lab.Spec{Hosts: 2, IPv6: true}, labConfig(`["pcp"]`, "none", computerBlock("h1", "4242")))
+	ctx := context.Background()
+	r.l.Host(2).MustRun(t, "natpmpc", "-g", lab.RouterLAN.String(), "-a", "5000", "5000", "tcp", "3600")
+	if out, err := r.l.UPnPC6(ctx, 2, "-A", "", "0", r.l.HostAddr6(2).String(), "5000", "TCP", "3600"); err != nil {
+		t.Fatalf("upnpc -6 -A: %v\n%s", err, out)
+	}
+	foreign := func(when string) {
+		t.Helper()
+		if got := grepLines(r.upnpcLines(1), "5000->192.0.2.11:5000"); len(got) != 1 {
+			t.Errorf("%s: host2's mapping: %q", when, got)
+		}
+		if from, err := r.l.ProveForward(ctx, 2, 5000, 5000); err != nil || from.Addr() != r.l.InternetAddr() {
+			t.Errorf("%s: host2 over IPv4: %v %v", when, from, err)
+		}
+		if _, err := r.l.ProveReach6(ctx, 2, 5000); err != nil {
+			t.Errorf("%s: host2 over IPv6: %v", when, err)
+		}
+	}
+	foreign("before")
+	r.np(1, "apply", "--auto-approve").want(t, 0, "2 added")
+	foreign("after apply")
+	out, _ := r.l.Pinholes6(ctx)
+	if rules, _ := lab.ParsePinholes(out); len(rules) != 2 {
+		t.Errorf("want host2's pinhole and ours:\n%s", out)
+	}
+	r.np(1, "destroy", "--auto-approve").want(t, 0, "2 destroyed")
+	foreign("after destroy")
+	out, _ = r.l.Pinholes6(ctx)
+	if rules, _ := lab.ParsePinholes(out); len(rules) != 1 || rules[0].Internal != r.l.HostAddr6(2) {
+		t.Errorf("want host2's pinhole alone:\n%s", out)
 	}
 }
