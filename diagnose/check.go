@@ -22,6 +22,10 @@ const (
 	// the service's external port: the computers are on different
 	// networks.
 	Public Path = "public"
+	// IPv6Path is a connection to the target's global IPv6 address and
+	// the service's port, through its router's IPv6 pinhole: for internet
+	// services of computers on other networks.
+	IPv6Path Path = "ipv6"
 	// RouterPath is no connection but a look at this network's router
 	// table: is the target's internet service forwarded to it? Only a
 	// computer on the target's network can see that.
@@ -64,8 +68,19 @@ func PlanChecks(cfg *schema.Config, from *schema.Computer, targets []*schema.Com
 						checks = append(checks, c)
 					}
 				} else {
-					c.Path, c.Port = Public, s.External()
-					checks = append(checks, c)
+					if s.WantsIPv4() {
+						c.Path, c.Port = Public, s.External()
+						checks = append(checks, c)
+					}
+					// Over IPv6 when the service asks for it by name: by
+					// default it has IPv6 only where its router opens
+					// pinholes, which is not known from here
+					// (WithIPv6 adds checks for targets whose IPv6
+					// address is given).
+					if s.Expose == schema.ExposeInternet && s.IPVersions != nil && s.WantsIPv6() {
+						c.Path, c.Port = IPv6Path, s.Port
+						checks = append(checks, c)
+					}
 				}
 			}
 		}
@@ -78,6 +93,29 @@ func PlanChecks(cfg *schema.Config, from *schema.Computer, targets []*schema.Com
 		}
 	}
 	return checks, skipped
+}
+
+// WithIPv6 adds an IPv6 check next to each public check of an internet
+// service of a target in v6 (targets whose IPv6 address is known) that
+// has none yet and does not rule IPv6 out.
+func WithIPv6(checks []Check, v6 func(*schema.Computer) bool) []Check {
+	has := map[[3]string]bool{}
+	for _, c := range checks {
+		if c.Path == IPv6Path {
+			has[[3]string{c.Target.Name(), c.Service.Name, string(c.Protocol)}] = true
+		}
+	}
+	var out []Check
+	for _, c := range checks {
+		out = append(out, c)
+		k := [3]string{c.Target.Name(), c.Service.Name, string(c.Protocol)}
+		if c.Path == Public && c.Service.Expose == schema.ExposeInternet && c.Service.WantsIPv6() && !has[k] && v6(c.Target) {
+			has[k] = true
+			c.Path, c.Port = IPv6Path, c.Service.Port
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Outcome is what a connection attempt did.
@@ -243,6 +281,8 @@ func Judge(c Check, e Evidence) Result {
 		j.internal()
 	case Public:
 		j.public()
+	case IPv6Path:
+		j.ipv6()
 	case RouterPath:
 		j.router()
 	}

@@ -192,3 +192,23 @@ func TestLabPCPForeignLeftAlone(t *testing.T) {
 		t.Errorf("want host2's pinhole alone:\n%s", out)
 	}
 }
+
+// TestLabCheckIPv6: from the internet host (a computer of another
+// network), check connects over IPv4 to the public address and over IPv6
+// to h1's global address (given with --address): before apply the IPv6
+// check fails naming the missing pinhole; after apply both pass.
+func TestLabCheckIPv6(t *testing.T) {
+	cfg := withPublic(labConfig(`["pcp"]`, "none", computerBlock("h1", "4242"))) + remoteNetwork
+	r := newLab(t, lab.Spec{Hosts: 1, NoUPnP: true, IPv6: true}, cfg)
+	r.serve(1, 4242, crashPlan)
+	addr := "--address=h1=" + r.l.HostAddr6(1).String()
+	out, ok := r.checkFromInternet("--timeout", "2s", addr)
+	if ok || !strings.Contains(out, "no pinhole for 4242/tcp") || !strings.Contains(out, "[2001:db8:1::10]:4242") {
+		t.Fatalf("before apply: want an IPv6 failure naming the pinhole, got ok=%v:\n%s", ok, out)
+	}
+	r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete! Resources: 2 added")
+	out, ok = r.checkFromInternet("--timeout", "2s", addr)
+	if !ok || !strings.Contains(out, "2 passed, 0 failed") {
+		t.Fatalf("after apply: want both paths to pass, got ok=%v:\n%s", ok, out)
+	}
+}

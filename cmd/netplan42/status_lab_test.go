@@ -38,6 +38,23 @@ func init() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if os.Getenv(serveEnv+"6") != "" {
+		// Also on IPv6 (a second socket, IPV6_V6ONLY as Go sets it).
+		ln6, err := net.Listen("tcp6", ":"+port)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go func() {
+			for {
+				c, err := ln6.Accept()
+				if err != nil {
+					os.Exit(1)
+				}
+				c.Close()
+			}
+		}()
+	}
 	fmt.Println("listening")
 	for {
 		c, err := ln.Accept()
@@ -68,6 +85,9 @@ func (r *labRun) serve(i int, port uint16, program string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := r.l.Host(i).Command(ctx, exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", serveEnv, port))
+	if r.l.Spec.IPv6 {
+		cmd.Env = append(cmd.Env, serveEnv+"6=1")
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		r.t.Fatal(err)

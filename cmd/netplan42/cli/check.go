@@ -59,7 +59,7 @@ Check changes nothing. It exits 1 when a check fails.`,
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
 	fl.DurationVar(&f.timeout, "timeout", 3*time.Second, "how long each connection may take")
 	fl.BoolVar(&f.json, "json", false, "print the results as JSON (format_version "+diagnose.FormatVersion+")")
-	fl.StringArrayVar(&f.addresses, "address", nil, "a target's LAN address, NAME=IP, when the router table and DNS do not know it (repeatable)")
+	fl.StringArrayVar(&f.addresses, "address", nil, "a target's LAN address, NAME=IP, when the router table and DNS do not know it; an IPv6 address is its global address, checked over IPv6 (repeatable)")
 	return cmd
 }
 
@@ -85,18 +85,20 @@ func runCheck(ctx context.Context, stdio IO, f *checkFlags, args []string) error
 	if err != nil {
 		return err
 	}
-	overrides, err := parseAddresses(cfg, f.addresses)
+	overrides, overrides6, err := parseAddresses(cfg, f.addresses)
 	if err != nil {
 		return err
 	}
 	checks, skipped := diagnose.PlanChecks(cfg, me, targets)
+	checks = diagnose.WithIPv6(checks, func(c *schema.Computer) bool { return overrides6[c].IsValid() })
 	runs := make([]*checkRun, len(checks))
 	for i, c := range checks {
 		runs[i] = &checkRun{c: c, e: diagnose.Evidence{Computers: cfg.Computers}}
 	}
 	var limits []string
-	g := &gather{timeout: f.timeout, overrides: overrides}
+	g := &gather{timeout: f.timeout, overrides: overrides, overrides6: overrides6}
 	g.look(ctx, cfg, me, runs)
+	g.look6(ctx, runs)
 	g.dial(ctx, runs)
 	limits = append(limits, g.neighbors(runs)...)
 
@@ -119,30 +121,39 @@ func runCheck(ctx context.Context, stdio IO, f *checkFlags, args []string) error
 	return nil
 }
 
-func parseAddresses(cfg *schema.Config, specs []string) (map[*schema.Computer]netip.Addr, error) {
-	out := map[*schema.Computer]netip.Addr{}
+// parseAddresses reads --address NAME=IP values: an IPv4 address is the
+// target's LAN address, an IPv6 one its global address (out6).
+func parseAddresses(cfg *schema.Config, specs []string) (out, out6 map[*schema.Computer]netip.Addr, err error) {
+	out, out6 = map[*schema.Computer]netip.Addr{}, map[*schema.Computer]netip.Addr{}
 	for _, s := range specs {
 		name, ip, ok := strings.Cut(s, "=")
 		if !ok {
-			return nil, fmt.Errorf("--address %q: want NAME=IP", s)
+			return nil, nil, fmt.Errorf("--address %q: want NAME=IP", s)
 		}
 		c := cfg.Computer(name)
 		if c == nil {
-			return nil, fmt.Errorf("--address %q: no computer %q in the config", s, name)
+			return nil, nil, fmt.Errorf("--address %q: no computer %q in the config", s, name)
 		}
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
-			return nil, fmt.Errorf("--address %q: %v", s, err)
+			return nil, nil, fmt.Errorf("--address %q: %v", s, err)
 		}
-		out[c] = a.Unmap()
+		if a = a.Unmap(); a.Is6() {
+			out6[c] = a
+		} else {
+			out[c] = a
+		}
 	}
-	return out, nil
+	return out, out6, nil
 }
 
 // gather collects the evidence of a check run.
 type gather struct {
 	timeout   time.Duration
 	overrides map[*schema.Computer]netip.Addr
+	// overrides6 are the --address values that are IPv6: a target's
+	// global address, for the IPv6 path.
+	overrides6 map[*schema.Computer]netip.Addr
 }
 
 // look finds addresses and reads this network's router: the router table
@@ -187,7 +198,7 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 		n := cfg.Networks[me.Network]
 		local, _ = firewall.LocalPrefixes()
 		wg.Go(func() {
-			r, err := router.Open(ctx, router.Config{Protocols: n.Router.Protocols, Gateway: n.Router.Gateway})
+			r, err := router.Open(ctx, router.Config{Protocols: n.Router.Protocols, Gateway: n.Router.Gateway, SSH: sshConfig(n.Router.SSH)})
 			if err != nil {
 				rerr = err
 				return
@@ -198,11 +209,11 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 		seen := map[*schema.Computer]bool{}
 		for _, r := range runs {
 			t := r.c.Target
-			if r.c.Path == diagnose.Public || seen[t] {
+			if r.c.Path == diagnose.Public || r.c.Path == diagnose.IPv6Path || seen[t] {
 				continue
 			}
 			seen[t] = true
-			if _, ok := g.overrides[t]; ok {
+			if _, ok := g.overrides[t]; ok || t.LANAddress.IsValid() {
 				continue
 			}
 			wg.Go(func() {
@@ -218,6 +229,8 @@ func (g *gather) look(ctx context.Context, cfg *schema.Config, me *schema.Comput
 	for _, r := range runs {
 		e := &r.e
 		switch r.c.Path {
+		case diagnose.IPv6Path:
+			continue // look6
 		case diagnose.Public:
 			n := r.c.Network
 			if as := public[n]; len(as) > 0 {
@@ -294,6 +307,8 @@ func (g *gather) address(r *checkRun, view *planner.RouterView, dns []netip.Addr
 	switch {
 	case g.overrides[t].IsValid():
 		e.Addr, e.AddrSource = g.overrides[t], "from --address"
+	case t.LANAddress.IsValid():
+		e.Addr, e.AddrSource = t.LANAddress, "from its address in the config"
 	case fromMapping.IsValid() && r.c.Path == diagnose.Internal:
 		e.Addr, e.AddrSource = fromMapping, fmt.Sprintf("from the router's mapping %q", mappingTag)
 	case fromDNS.IsValid():
