@@ -181,6 +181,23 @@ computer "beta" {
 	if got := c.snapshot(t); got != before {
 		t.Errorf("foreign forwards changed by apply:\nbefore:\n%s\nafter:\n%s", before, got)
 	}
+	// status and check read the SSH router: it lists its forwards, so
+	// check can say for certain which one there is.
+	run := func(args ...string) result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := l.Host(1).Command(ctx, binary, append(args, "--config", dir, "--computer", "alpha")...)
+		cmd.Env = append(os.Environ(), "NO_COLOR=1", "NETPLAN42_COMPUTER=")
+		res := runCmd(t, cmd, "")
+		t.Logf("$ netplan42 %s\n%s%s", strings.Join(args, " "), res.stdout, res.stderr)
+		return res
+	}
+	st := run("status", "--state", filepath.Join(t.TempDir(), "alpha.json"))
+	st.want(t, st.code, "over SSH")
+	chk := run("check", "beta")
+	chk.want(t, chk.code, fmt.Sprintf("the router forwards %d/tcp to 192.0.2.11:%d", auto, auto))
+
 	second := np("plan", "--detailed-exitcode")
 	second.want(t, 0, "No changes.")
 	t.Logf("second plan:\n%s", second.stdout)
@@ -196,6 +213,7 @@ computer "beta" {
 	if _, err := l.ProveForward(ctx, 2, 5555, 5555); err != nil {
 		t.Errorf("the hand-made forward broke: %v", err)
 	}
+	run("check", "beta").want(t, 1, fmt.Sprintf("no mapping for %d/tcp on this network's router", auto), "LAN address from its address in the config")
 	if got := c.snapshot(t); got != before {
 		t.Errorf("foreign forwards changed by apply and destroy:\nbefore:\n%s\nafter:\n%s", before, got)
 	}

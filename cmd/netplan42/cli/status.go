@@ -171,7 +171,7 @@ func probeRouters(ctx context.Context, in *diagnose.StatusInput, n *schema.Netwo
 		wg.Go(func() {
 			pr := &res[i]
 			pr.probe.Protocol = p
-			r, err := router.Open(ctx, router.Config{Protocols: []schema.Via{p}, Gateway: n.Router.Gateway})
+			r, err := router.Open(ctx, router.Config{Protocols: []schema.Via{p}, Gateway: n.Router.Gateway, SSH: sshConfig(n.Router.SSH)})
 			if err != nil {
 				pr.err, pr.probe.Error = err, err.Error()
 				return
