@@ -131,3 +131,58 @@ func (r *labRun) statePinhole(t *testing.T, i int) planner.Pinhole {
 	}
 	return found[0]
 }
+
+// TestLabUPnPPinholeDriftAndRenew: a pinhole deleted behind netplan42's
+// back (upnpc -6 -D on the ID state keeps) is read back as missing by
+// its ID and made again; a 2-minute lease past its half is renewed with
+// UpdatePinhole under the same ID, and the service stays reachable over
+// IPv6 throughout.
+func TestLabUPnPPinholeDriftAndRenew(t *testing.T) {
+	cfg := strings.Replace(labConfig(`["upnp"]`, "none", computerBlock("h1", "4242")), `lease     = "1h"`, `lease     = "2m"`, 1)
+	r := newLab(t, lab.Spec{Hosts: 1, NoNATPMP: true, IPv6: true}, cfg)
+	ctx := context.Background()
+	r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete! Resources: 2 added")
+	first := r.statePinhole(t, 1)
+	if first.ID == 0 || first.LeaseSeconds != 120 {
+		t.Fatalf("state's pinhole %+v", first)
+	}
+	id := strconv.Itoa(int(first.ID))
+	if out, err := r.l.UPnPC6(ctx, 1, "-D", id); err != nil {
+		t.Fatalf("upnpc -6 -D %s: %v\n%s", id, err, out)
+	}
+	if err := r.l.ProveClosed6(ctx, 1, 4242, 2*time.Second); err != nil {
+		t.Fatalf("after upnpc deleted the pinhole: %v", err)
+	}
+	p := r.np(1, "plan", "--detailed-exitcode")
+	p.want(t, 2, `+ router_pinhole.crashplan["tcp"]`, "missing on the router since the last apply", "Plan: 1 to add, 0 to change, 0 to destroy, 0 to renew.")
+	r.np(1, "apply", "--auto-approve").want(t, 0, "Apply complete! Resources: 1 added")
+	again := r.statePinhole(t, 1)
+	t.Logf("pinhole ID %d deleted by upnpc, made again as ID %d", first.ID, again.ID)
+	if again.ID == 0 {
+		t.Fatalf("state's pinhole %+v", again)
+	}
+	if _, err := r.l.ProveReach6(ctx, 1, 4242); err != nil {
+		t.Fatalf("after the repair: %v", err)
+	}
+
+	// Past half of the 2-minute lease, plan renews mapping and pinhole.
+	time.Sleep(65 * time.Second)
+	p = r.np(1, "plan", "--detailed-exitcode")
+	p.want(t, 2, `router_pinhole.crashplan["tcp"]`, "0 to add, 0 to change, 0 to destroy, 2 to renew.")
+	a := r.np(1, "apply", "--auto-approve")
+	a.want(t, 0, `router_pinhole.crashplan["tcp"]: Renewal complete`, "2 renewed")
+	renewed := r.statePinhole(t, 1)
+	if renewed.ID != again.ID || renewed.LeaseSeconds != 120 {
+		t.Errorf("renewed pinhole %+v, want ID %d", renewed, again.ID)
+	}
+	if !strings.Contains(r.l.Log(), "updating lease duration to 120 for pinhole with ID: "+strconv.Itoa(int(again.ID))) {
+		t.Errorf("miniupnpd's log shows no UpdatePinhole of ID %d", again.ID)
+	}
+	if _, err := r.l.ProveReach6(ctx, 1, 4242); err != nil {
+		t.Fatalf("after the renewal: %v", err)
+	}
+	r.np(1, "destroy", "--auto-approve").want(t, 0, "2 destroyed")
+	if err := r.l.ProveClosed6(ctx, 1, 4242, 2*time.Second); err != nil {
+		t.Errorf("after destroy: %v", err)
+	}
+}
