@@ -20,7 +20,7 @@ declare -A GO_SHA256=(
 	[arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
 )
 GO_PREFIX=${GO_PREFIX:-/usr/local/go}
-PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping openssh-server ca-certificates unzip git)
+PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping openssh-server ca-certificates unzip git debootstrap zip etcd-server)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup.sh: run as root (it installs Debian packages): su -c scripts/setup.sh, or sudo scripts/setup.sh" >&2
@@ -54,7 +54,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	# wrapper asking for an interface at install time.
 	# openssh-server is for the app_config lab test, which runs sshd inside
 	# a lab namespace only: a policy-rc.d that denies keeps its install from
-	# starting sshd on this machine.
+	# starting sshd on this machine. etcd-server likewise: the etcd tests
+	# start their own etcd on loopback ports they choose, never the service.
 	own_policy=false
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\n# setup.sh: start no service while installing\nexit 101\n' >/usr/sbin/policy-rc.d

@@ -31,6 +31,15 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# Every shipped target builds, and every package vets on every GOOS (test
+# files and build-tagged code included), from this Linux machine.
+for goos in linux darwin freebsd windows; do
+	for goarch in amd64 arm64; do
+		GOOS=$goos GOARCH=$goarch go build -o /dev/null ./cmd/netplan42 || { echo "build failed: $goos/$goarch"; exit 1; }
+	done
+	[ "$goos" = linux ] || GOOS=$goos go vet ./... || { echo "go vet failed for GOOS=$goos"; exit 1; }
+done
+
 # Every package runs under -race (the e2e tests build netplan42 itself
 # with -race), each with a deadline about three times what it took on this
 # project's 2-core machine with other work running (go test -race -p 1):
@@ -65,5 +74,12 @@ if [ $# -eq 0 ] && [ $status -eq 0 ]; then
 	for target in FuzzParseLock FuzzLoad; do
 		go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-20s}" ./schema || status=1
 	done
+fi
+
+# The Debian package from release.sh installs into a clean Debian root and
+# runs there (deb-test.sh: debootstrap once, cached outside the repo).
+if [ $# -eq 0 ] && [ $status -eq 0 ]; then
+	TARGETS="linux/$(go env GOARCH)" scripts/release.sh v0.0.0-test >/dev/null || status=1
+	scripts/deb-test.sh dist/v0.0.0-test/netplan42_0.0.0~test_"$(dpkg --print-architecture)".deb || status=1
 fi
 exit $status
