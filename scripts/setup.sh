@@ -20,7 +20,7 @@ declare -A GO_SHA256=(
 	[arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
 )
 GO_PREFIX=${GO_PREFIX:-/usr/local/go}
-PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping openssh-server ca-certificates unzip git etcd-server)
+PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping openssh-server ca-certificates unzip git debootstrap zip etcd-server)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup.sh: run as root (it installs Debian packages): su -c scripts/setup.sh, or sudo scripts/setup.sh" >&2
