@@ -183,6 +183,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "locals"},
 		{Type: "network", LabelNames: []string{"name"}},
 		{Type: "computer", LabelNames: []string{"name"}},
+		{Type: "backend", LabelNames: []string{"type"}},
 	},
 }
 
@@ -227,7 +228,7 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 		return
 	}
 
-	var variables, locals, networks, computers []*hcl.Block
+	var variables, locals, networks, computers, backends []*hcl.Block
 	for _, body := range bodies {
 		content, diags := body.Content(rootSchema)
 		l.add(diags...)
@@ -241,6 +242,8 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 				networks = append(networks, b)
 			case "computer":
 				computers = append(computers, b)
+			case "backend":
+				backends = append(backends, b)
 			}
 		}
 	}
@@ -251,6 +254,7 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 	}
 	ctx.Variables["var"] = l.variables(variables, opts)
 	ctx.Variables["local"] = l.locals(locals, ctx)
+	l.backends(backends, ctx)
 
 	for _, b := range networks {
 		l.addNetwork(b, ctx)

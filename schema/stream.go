@@ -86,7 +86,7 @@ func loadStreaming(files map[string][]byte, dir string, opts Options) (l *loader
 	parallel(pieces, func(sp *sPiece) bool { return sp.global }, func(sp *sPiece) {
 		sp.parseBlocks(names[sp.file], true)
 	})
-	var variables, locals, networks []*hcl.Block
+	var variables, locals, networks, backends []*hcl.Block
 	for _, sp := range pieces {
 		if sp.failed {
 			return nil, false
@@ -99,12 +99,15 @@ func loadStreaming(files map[string][]byte, dir string, opts Options) (l *loader
 				locals = append(locals, b.block)
 			case "network":
 				networks = append(networks, b.block)
+			case "backend":
+				backends = append(backends, b.block)
 			}
 		}
 	}
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: functions}
 	ctx.Variables["var"] = l.variables(variables, opts)
 	ctx.Variables["local"] = l.locals(locals, ctx)
+	l.backends(backends, ctx)
 	for _, b := range networks {
 		l.addNetwork(b, ctx)
 	}

@@ -21,6 +21,9 @@ type Config struct {
 	Dir string
 	// Files holds every parsed file, by name, for rendering diagnostics.
 	Files map[string]*hcl.File
+	// Backend is the backend block; nil without one (lock file and local
+	// state files).
+	Backend *Backend
 }
 
 // Network is a LAN behind one router.
