@@ -65,7 +65,14 @@ func (a *applier) pinhole(ctx context.Context, ph pinholes, c planner.Change) er
 	if c.Action == planner.Update && c.Before != nil && c.Before.Pinhole != nil {
 		// The address or port moved: close the old one first. A failure
 		// here is the update's: state keeps the old one to close later.
-		if err := a.routerCall(ctx, c, func() error { return ph.DeletePinhole(ctx, *c.Before.Pinhole) }); err != nil {
+		err := a.routerCall(ctx, c, func() error { return ph.DeletePinhole(ctx, *c.Before.Pinhole) })
+		switch {
+		case errors.Is(err, planner.ErrNotOurs):
+			// The router no longer holds the old one for this host (its
+			// address changed, or the router renumbered): nothing of ours
+			// to close, as for a mapping's old side.
+			a.say("%s: the old pinhole %s is not this host's on the router any more; left alone", c.Address, c.Before.Pinhole)
+		case err != nil:
 			return fmt.Errorf("%s: closing the old pinhole: %w", c.Address, err)
 		}
 	}

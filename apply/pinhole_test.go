@@ -107,3 +107,34 @@ func TestPinholes(t *testing.T) {
 		}
 	}
 }
+
+// TestPinholeAddressMoved: the computer's IPv6 address changed, and the
+// router no longer holds the old pinhole for it (606 over UPnP): the
+// update leaves the old one alone and opens the new one.
+func TestPinholeAddressMoved(t *testing.T) {
+	w := &pinholeWorld{world: newWorld(), me6: netip.MustParseAddr("2001:db8:1::10"), holes: map[planner.PinholeKey]planner.Pinhole{}}
+	c, n := computer()
+	c.Services = c.Services[:1]
+	old := planner.Pinhole{Protocol: planner.TCP, InternalAddress: netip.MustParseAddr("2001:db8:1::99"), InternalPort: 4242, LeaseSeconds: 3600, Nonce: "aa"}
+	prior := planner.Prior{Resources: []planner.Managed{{Address: `router_pinhole.crashplan["tcp"]`, Kind: planner.KindPinhole, Pinhole: &old, Via: "pcp", Expires: now.Add(time.Hour)}}}
+	p := planner.Compute(planner.Input{Computer: c, Network: n, Observed: w.observe(now), Prior: prior, Now: now})
+	var out bytes.Buffer
+	notOurs := &notOursDeleter{w}
+	next, res, err := Apply(context.Background(), p, prior, Drivers{Mapper: notOurs, Rules: w, Via: "pcp", RulesVia: "iptables"}, &memJournal{}, Options{Now: func() time.Time { return now }, Progress: &out})
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, out.String())
+	}
+	if res.Changed != 1 || !strings.Contains(out.String(), "not this host's on the router any more") {
+		t.Errorf("result %+v:\n%s", res, out.String())
+	}
+	if r, ok := next.Lookup(`router_pinhole.crashplan["tcp"]`); !ok || r.Pinhole.InternalAddress != w.me6 {
+		t.Errorf("state: %+v", r)
+	}
+}
+
+// notOursDeleter answers every pinhole delete as UPnP's 606 does.
+type notOursDeleter struct{ *pinholeWorld }
+
+func (d *notOursDeleter) DeletePinhole(context.Context, planner.Pinhole) error {
+	return fmt.Errorf("upnp DeletePinhole: %w", planner.ErrNotOurs)
+}

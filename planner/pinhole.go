@@ -80,6 +80,8 @@ func (pl *planning) desiredPinholes() (want []Change, why string) {
 	case v.Can.Pinholes && v.InternalAddress6.IsValid():
 	case !asked:
 		return nil, ""
+	case !v.Can.Pinholes && v.NoPinholes != "":
+		return nil, v.NoPinholes
 	case !v.Can.Pinholes:
 		return nil, fmt.Sprintf("the router (%s) offers no IPv6 pinholes", orDash(v.Protocol.Title(), "not observed"))
 	case !v.InternalAddress6.IsValid():

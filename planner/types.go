@@ -147,6 +147,10 @@ type RouterView struct {
 	// false, Mappings holds only the keys the driver was asked about.
 	Listed   bool      `json:"listed"`
 	Mappings []Mapping `json:"mappings"`
+	// NoPinholes says why Can.Pinholes is false: the protocol opens
+	// none, this host has no global IPv6 address, the router did not
+	// answer over IPv6.
+	NoPinholes string `json:"no_pinholes,omitempty"`
 	// Pinholes are the pinholes state remembers that the router showed
 	// when read back (Can.ReadsPinholes), as it holds them.
 	Pinholes []Pinhole `json:"pinholes,omitempty"`

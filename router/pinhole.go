@@ -7,23 +7,45 @@ import (
 	"github.com/netplan42/netplan42/planner"
 )
 
-// observePinholes says in v whether the router opens IPv6 pinholes for
-// this host (v.Can.Pinholes, v.InternalAddress6) and, where it can read
-// them back, which of the remembered ones it holds (v.Pinholes).
-func (r *Router) observePinholes(ctx context.Context, v planner.RouterView) (planner.RouterView, error) {
+// askPinholes starts finding out whether the router opens IPv6 pinholes
+// for this host, alongside the rest of an observation (on a dual-stack
+// host it may cost a round trip or a timeout of its own); the function it
+// returns waits for the answer.
+func (r *Router) askPinholes(ctx context.Context) func() (offered bool, why string) {
 	ph, ok := r.sess.(pinholer)
-	if !ok {
-		return v, nil
+	switch {
+	case !ok:
+		why := fmt.Sprintf("%s opens no IPv6 pinholes", r.proto.Title())
+		return func() (bool, string) { return false, why }
+	case r.why6 != nil:
+		why := r.why6.Error()
+		return func() (bool, string) { return false, why }
 	}
-	if r.why6 != nil {
-		v.Notes = append(v.Notes, "no IPv6 pinholes: "+r.why6.Error())
-		return v, nil
+	var offered bool
+	var why string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		offered, why = ph.pinholesOffered(ctx)
+	}()
+	return func() (bool, string) {
+		<-done
+		return offered, why
 	}
-	offered, why := ph.pinholesOffered(ctx)
+}
+
+// observePinholes says in v whether the router opens IPv6 pinholes for
+// this host (v.Can.Pinholes, v.InternalAddress6, or v.NoPinholes saying
+// why not) and, where it can read them back, which of the remembered ones
+// it holds (v.Pinholes). The why is no note: a router or host without
+// IPv6 is the common case, and no news unless the config asks for IPv6.
+func (r *Router) observePinholes(ctx context.Context, v planner.RouterView, asked func() (bool, string)) (planner.RouterView, error) {
+	offered, why := asked()
 	if !offered {
-		v.Notes = append(v.Notes, "no IPv6 pinholes: "+why)
+		v.NoPinholes = why
 		return v, nil
 	}
+	ph := r.sess.(pinholer)
 	v.Can.Pinholes, v.InternalAddress6 = true, r.e.local6
 	present, readable, err := ph.readPinholes(ctx, r.e.pinholes)
 	if err != nil {

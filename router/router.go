@@ -271,11 +271,13 @@ func (r *Router) observe(ctx context.Context, want []planner.MappingKey) (planne
 	if r.sess == nil {
 		return v, nil
 	}
+	asked := r.askPinholes(ctx)
 	v, err := r.sess.observe(ctx, v, want)
 	if err != nil {
+		asked() // the goroutine ends with ctx or its own timeout
 		return v, err
 	}
-	return r.observePinholes(ctx, v)
+	return r.observePinholes(ctx, v, asked)
 }
 
 // Add asks the router for m; m.LeaseSeconds is the requested lease (0:
