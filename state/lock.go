@@ -38,6 +38,11 @@ type LockedError struct {
 	// Waited is how long Lock retried before giving up; zero when it
 	// failed at once.
 	Waited time.Duration
+	// Release, when set, says how the lock of a store other than a file
+	// is freed, in place of the advice about lock files: "the lock is
+	// released when it exits, or 15s after it crashed, when its etcd
+	// lease expires".
+	Release string
 }
 
 func (e *LockedError) Error() string {
@@ -47,6 +52,15 @@ func (e *LockedError) Error() string {
 		fmt.Fprintf(&b, " (waited %s)", e.Waited.Round(time.Millisecond))
 	}
 	h := e.Holder
+	if e.Release != "" {
+		if h.Pid == 0 {
+			fmt.Fprintf(&b, " by another netplan42, likely a plan (shared holders leave no record): wait for it to finish (%s)", e.Release)
+			return b.String()
+		}
+		fmt.Fprintf(&b, " by %s (pid %d on host %s, since %s): wait for it to finish, or stop pid %d if it hangs (%s)",
+			h.Operation, h.Pid, h.Host, h.Since.Local().Format(time.DateTime+" MST"), h.Pid, e.Release)
+		return b.String()
+	}
 	// The kernel drops a flock when its holder exits, however it exits:
 	// a lock that stays is held by a live process. Removing the lock file
 	// would let two runs in at once, so the advice is to find the holder.
