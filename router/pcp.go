@@ -44,11 +44,7 @@ func (pcpDriver) probe(ctx context.Context, e endpoint, _ *rememberedIGD) (sessi
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.call(pctx, req)
-	if err == nil {
-		err = resp.err()
-	}
-	if err != nil {
+	if _, err := pcpCall(pctx, e.gw, req); err != nil {
 		return nil, fmt.Errorf("pcp at %s:%d: %v", e.gw, pcpPort, err)
 	}
 	return s, nil
@@ -65,12 +61,12 @@ type pcpSession struct {
 	why6       string
 }
 
-func (s *pcpSession) server() netip.AddrPort { return netip.AddrPortFrom(s.e.gw, pcpPort) }
-
-// call sends req and returns the first response that answers it.
-func (s *pcpSession) call(ctx context.Context, req []byte) (pcpResponse, error) {
+// pcpCall sends req to the PCP server at gw and returns the first
+// response that answers it; a response with a non-zero result is
+// returned with its *PCPError.
+func pcpCall(ctx context.Context, gw netip.Addr, req []byte) (pcpResponse, error) {
 	var r pcpResponse
-	err := udpExchange(ctx, "pcp", s.server(), req, func(b []byte) (bool, error) {
+	err := udpExchange(ctx, "pcp", netip.AddrPortFrom(gw, pcpPort), req, func(b []byte) (bool, error) {
 		resp, err := parsePCPResponse(b)
 		if err != nil {
 			return false, err
@@ -81,7 +77,31 @@ func (s *pcpSession) call(ctx context.Context, req []byte) (pcpResponse, error) 
 		r = resp
 		return true, nil
 	})
+	if err == nil {
+		err = r.err()
+	}
 	return r, err
+}
+
+// mapCall sends one MAP request to gw, bounded by the session's timeout.
+func (s *pcpSession) mapCall(ctx context.Context, gw netip.Addr, req pcpMapRequest) (pcpResponse, error) {
+	b, err := req.marshal()
+	if err != nil {
+		return pcpResponse{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
+	defer cancel()
+	return pcpCall(cctx, gw, b)
+}
+
+// mapNonce is the nonce of a mapping or pinhole as state keeps it, or a
+// new one for a new mapping; op names the operation in errors.
+func mapNonce(op, value, h string) ([12]byte, error) {
+	n, err := pcpNonce(h)
+	if err != nil {
+		return n, &opError{Op: op, Value: value, Err: err}
+	}
+	return n, nil
 }
 
 func (s *pcpSession) describe(v *planner.RouterView) {
@@ -98,10 +118,7 @@ func (s *pcpSession) observe(ctx context.Context, v planner.RouterView, _ []plan
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
 	defer cancel()
-	resp, err := s.call(cctx, req)
-	if err == nil {
-		err = resp.err()
-	}
+	resp, err := pcpCall(cctx, s.e.gw, req)
 	if err != nil {
 		return v, &opError{Op: "pcp announce", Value: s.e.gw.String(), Err: err}
 	}
@@ -134,22 +151,12 @@ func (s *pcpSession) add(ctx context.Context, m planner.Mapping) (planner.Grant,
 		return planner.Grant{}, &opError{Op: "pcp map", Value: mappingValue(m), Err: ErrRefused,
 			Hint: fmt.Sprintf("PCP maps only to the asking host %s", s.e.local)}
 	}
-	nonce, err := pcpNonce(m.Nonce)
-	if err != nil {
-		return planner.Grant{}, &opError{Op: "pcp map", Value: mappingValue(m), Err: err}
-	}
-	req := pcpMapRequest{Client: s.e.local, Lifetime: lease, Nonce: nonce, Protocol: m.Protocol,
-		InternalPort: m.InternalPort, ExternalPort: m.ExternalPort, PreferFailure: true}
-	b, err := req.marshal()
+	nonce, err := mapNonce("pcp map", mappingValue(m), m.Nonce)
 	if err != nil {
 		return planner.Grant{}, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
-	defer cancel()
-	resp, err := s.call(cctx, b)
-	if err == nil {
-		err = resp.err()
-	}
+	resp, err := s.mapCall(ctx, s.e.gw, pcpMapRequest{Client: s.e.local, Lifetime: lease, Nonce: nonce, Protocol: m.Protocol,
+		InternalPort: m.InternalPort, ExternalPort: m.ExternalPort, PreferFailure: true})
 	if err != nil {
 		return planner.Grant{}, &opError{Op: "pcp map", Value: mappingValue(m), Err: err}
 	}
@@ -177,22 +184,11 @@ func (s *pcpSession) delete(ctx context.Context, m planner.Mapping) error {
 		return &opError{Op: "pcp delete", Value: mappingValue(m), Err: ErrRefused,
 			Hint: "state holds no PCP nonce for this mapping; it ends with its lease"}
 	}
-	nonce, err := pcpNonce(m.Nonce)
-	if err != nil {
-		return &opError{Op: "pcp delete", Value: mappingValue(m), Err: err}
-	}
-	req := pcpMapRequest{Client: s.e.local, Lifetime: 0, Nonce: nonce, Protocol: m.Protocol, InternalPort: m.InternalPort}
-	b, err := req.marshal()
+	nonce, err := mapNonce("pcp delete", mappingValue(m), m.Nonce)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
-	defer cancel()
-	resp, err := s.call(cctx, b)
-	if err == nil {
-		err = resp.err()
-	}
-	if err != nil {
+	if _, err := s.mapCall(ctx, s.e.gw, pcpMapRequest{Client: s.e.local, Nonce: nonce, Protocol: m.Protocol, InternalPort: m.InternalPort}); err != nil {
 		return &opError{Op: "pcp delete", Value: mappingValue(m), Err: err}
 	}
 	return nil
@@ -226,23 +222,6 @@ func pcpNonce(h string) ([12]byte, error) {
 
 func (s *pcpSession) server6() netip.AddrPort { return netip.AddrPortFrom(s.e.gw6, pcpPort) }
 
-// call6 is call over IPv6.
-func (s *pcpSession) call6(ctx context.Context, req []byte) (pcpResponse, error) {
-	var r pcpResponse
-	err := udpExchange(ctx, "pcp", s.server6(), req, func(b []byte) (bool, error) {
-		resp, err := parsePCPResponse(b)
-		if err != nil {
-			return false, err
-		}
-		if !pcpAnswers(req, resp) {
-			return false, nil
-		}
-		r = resp
-		return true, nil
-	})
-	return r, err
-}
-
 func (s *pcpSession) pinholesOffered(ctx context.Context) (bool, string) {
 	if s.asked6 {
 		return s.v6, s.why6
@@ -252,10 +231,7 @@ func (s *pcpSession) pinholesOffered(ctx context.Context) (bool, string) {
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, min(natpmpWindow, s.e.timeout))
 		defer cancel()
-		var resp pcpResponse
-		if resp, err = s.call6(cctx, req); err == nil {
-			err = resp.err()
-		}
+		_, err = pcpCall(cctx, s.e.gw6, req)
 	}
 	if err != nil {
 		s.why6 = fmt.Sprintf("PCP over IPv6 at %s: %v", s.server6(), err)
@@ -270,22 +246,12 @@ func (*pcpSession) readPinholes(context.Context, []planner.Pinhole) ([]planner.P
 }
 
 func (s *pcpSession) addPinhole(ctx context.Context, p planner.Pinhole) (planner.Pinhole, error) {
-	nonce, err := pcpNonce(p.Nonce)
-	if err != nil {
-		return planner.Pinhole{}, &opError{Op: "pcp pinhole", Value: p.String(), Err: err}
-	}
-	req := pcpMapRequest{Client: s.e.local6, Lifetime: p.LeaseSeconds, Nonce: nonce, Protocol: p.Protocol,
-		InternalPort: p.InternalPort, ExternalPort: p.InternalPort, PreferFailure: true}
-	b, err := req.marshal()
+	nonce, err := mapNonce("pcp pinhole", p.String(), p.Nonce)
 	if err != nil {
 		return planner.Pinhole{}, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
-	defer cancel()
-	resp, err := s.call6(cctx, b)
-	if err == nil {
-		err = resp.err()
-	}
+	resp, err := s.mapCall(ctx, s.e.gw6, pcpMapRequest{Client: s.e.local6, Lifetime: p.LeaseSeconds, Nonce: nonce, Protocol: p.Protocol,
+		InternalPort: p.InternalPort, ExternalPort: p.InternalPort, PreferFailure: true})
 	if err != nil {
 		return planner.Pinhole{}, &opError{Op: "pcp pinhole", Value: p.String(), Err: err}
 	}
@@ -300,22 +266,11 @@ func (s *pcpSession) deletePinhole(ctx context.Context, p planner.Pinhole) error
 		return &opError{Op: "pcp pinhole delete", Value: p.String(), Err: ErrRefused,
 			Hint: "state holds no PCP nonce for this pinhole; it ends with its lease"}
 	}
-	nonce, err := pcpNonce(p.Nonce)
-	if err != nil {
-		return &opError{Op: "pcp pinhole delete", Value: p.String(), Err: err}
-	}
-	req := pcpMapRequest{Client: s.e.local6, Lifetime: 0, Nonce: nonce, Protocol: p.Protocol, InternalPort: p.InternalPort}
-	b, err := req.marshal()
+	nonce, err := mapNonce("pcp pinhole delete", p.String(), p.Nonce)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.e.timeout)
-	defer cancel()
-	resp, err := s.call6(cctx, b)
-	if err == nil {
-		err = resp.err()
-	}
-	if err != nil {
+	if _, err := s.mapCall(ctx, s.e.gw6, pcpMapRequest{Client: s.e.local6, Nonce: nonce, Protocol: p.Protocol, InternalPort: p.InternalPort}); err != nil {
 		return &opError{Op: "pcp pinhole delete", Value: p.String(), Err: err}
 	}
 	return nil
