@@ -144,6 +144,7 @@ func (l *Lab) StartOpenWrt(ctx context.Context, kit, prefix string, opt SSHOptio
 		return nil, fmt.Errorf("router.sh in %s: %v", l.router.Name, err)
 	}
 	exited := make(chan struct{})
+	s.exited = exited
 	go func() { s.proc.Wait(); close(exited) }()
 	for {
 		if _, err := os.Stat(filepath.Join(state, "ready")); err == nil {

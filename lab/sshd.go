@@ -38,7 +38,8 @@ type SSHRouter struct {
 	HostKey string
 
 	proc       *exec.Cmd
-	state, kit string // an OpenWrt router's STATEDIR and kit
+	exited     chan struct{} // closed when proc has exited
+	state, kit string        // an OpenWrt router's STATEDIR and kit
 }
 
 // SSHOptions change how an SSH router lets the client in.
@@ -138,7 +139,8 @@ LogLevel VERBOSE
 	if err := s.proc.Start(); err != nil {
 		return nil, fmt.Errorf("sshd in %s: %v", l.router.Name, err)
 	}
-	go s.proc.Wait()
+	s.exited = make(chan struct{})
+	go func() { s.proc.Wait(); close(s.exited) }()
 	if err := waitListening(ctx, l.router, 22); err != nil {
 		s.Stop()
 		log, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
@@ -179,12 +181,17 @@ func (s *SSHRouter) writeKnownHosts(hostKey string) error {
 	return os.WriteFile(s.KnownHosts, []byte(RouterLAN.String()+" "+hostKey+"\n"), 0o600)
 }
 
-// Stop ends the server.
+// Stop ends the server and waits until it has ended.
 func (s *SSHRouter) Stop() {
 	if s.proc != nil && s.proc.Process != nil {
 		// router.sh stops dropbear and the router on SIGTERM.
 		s.proc.Process.Signal(syscall.SIGTERM)
-		time.AfterFunc(5*time.Second, func() { s.proc.Process.Kill() })
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			s.proc.Process.Kill()
+			<-s.exited
+		}
 	}
 }
 

@@ -233,6 +233,17 @@ func hostKeyCheck(c *SSHConfig) (ssh.HostKeyCallback, []string, error) {
 	return cb, knownAlgorithms(kh, c.addr()), nil
 }
 
+// preferredHostKeyAlgorithms are asked for when known_hosts holds no key
+// of the router (its key is new: refused, or trusted with
+// AcceptNewHostKey): Ed25519 first. Dropbear 2022.83 with only an Ed25519
+// host key still takes an RSA algorithm offered first and then fails an
+// assertion (seen in the lab: "Failed assertion (rsa.c:164)").
+var preferredHostKeyAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
 // knownAlgorithms returns the host key algorithms kh holds keys of for
 // addr, by showing it a throwaway key: its KeyError lists them.
 func knownAlgorithms(kh ssh.HostKeyCallback, addr string) []string {
@@ -252,8 +263,8 @@ func knownAlgorithms(kh ssh.HostKeyCallback, addr string) []string {
 		}
 	}
 	var ke *knownhosts.KeyError
-	if !errors.As(kh(addr, remote, k), &ke) {
-		return nil
+	if !errors.As(kh(addr, remote, k), &ke) || len(ke.Want) == 0 {
+		return preferredHostKeyAlgorithms
 	}
 	var algos []string
 	for _, w := range ke.Want {

@@ -29,6 +29,8 @@ type centralLab struct {
 	foreign func(t *testing.T)
 	// snapshot is what of the router's firewall is not ours.
 	snapshot func(t *testing.T) string
+	// restart stops the SSH server and starts another with opt.
+	restart func(t *testing.T, opt lab.SSHOptions) *lab.SSHRouter
 }
 
 func TestLabCentralApplyLinux(t *testing.T) {
@@ -39,6 +41,11 @@ func TestLabCentralApplyLinux(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &centralLab{l: l, srv: l.StartSSHDT(t, lab.SSHOptions{}), flavor: "linux"}
+	c.restart = func(t *testing.T, opt lab.SSHOptions) *lab.SSHRouter {
+		c.srv.Stop()
+		time.Sleep(300 * time.Millisecond)
+		return l.StartSSHDT(t, opt)
+	}
 	c.foreign = func(t *testing.T) {
 		if err := l.NFT(ctx, `table ip byhand {
 	chain prerouting {
@@ -69,6 +76,11 @@ func TestLabCentralApplyOpenWrt(t *testing.T) {
 	kit, prefix := lab.RequireOpenWrt(t)
 	l := lab.StartT(t, lab.Spec{Hosts: 2, NoDaemon: true})
 	c := &centralLab{l: l, srv: l.StartOpenWrtT(t, kit, prefix, lab.SSHOptions{}), flavor: "openwrt"}
+	c.restart = func(t *testing.T, opt lab.SSHOptions) *lab.SSHRouter {
+		c.srv.Stop()
+		time.Sleep(time.Second)
+		return l.StartOpenWrtT(t, kit, prefix, opt)
+	}
 	exec := func(t *testing.T, cmd ...string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -105,7 +117,8 @@ fw4 reload`)
 
 func testCentralApply(t *testing.T, c *centralLab) {
 	l := c.l
-	dir := writeConfig(t, fmt.Sprintf(`network "office" {
+	config := func(srv *lab.SSHRouter) string {
+		return fmt.Sprintf(`network "office" {
   listen_ports = "4500-4510"
   router {
     protocols = ["ssh"]
@@ -139,7 +152,9 @@ computer "beta" {
     expose = "internet"
   }
 }
-`, c.srv.Identity, c.srv.KnownHosts, c.flavor))
+`, srv.Identity, srv.KnownHosts, c.flavor)
+	}
+	dir := writeConfig(t, config(c.srv))
 	statePath := filepath.Join(t.TempDir(), "office.json")
 	np := func(args ...string) result {
 		t.Helper()
@@ -225,4 +240,52 @@ computer "beta" {
 	hk := np("apply", "--auto-approve")
 	hk.want(t, 1, "HOST KEY CHANGED", "ssh-keygen -R 192.0.2.1", "fingerprint")
 	t.Logf("changed host key:\n%s", hk.stderr)
+
+	// The router drops the SSH connection right after it made the first
+	// change, and its host key is new to known_hosts, trusted with
+	// --accept-new-host-key: the apply logs in again, reads back, and
+	// state holds exactly what the router holds.
+	wdir := t.TempDir()
+	flag := filepath.Join(wdir, "drop")
+	wrap := filepath.Join(wdir, "wrap.sh")
+	os.WriteFile(wrap, fmt.Appendf(nil, `#!/bin/sh
+case "$SSH_ORIGINAL_COMMAND" in
+"nft -f -"|*"fw4 reload")
+	if [ -e %[1]s ]; then
+		rm -f %[1]s
+		sh -c "$SSH_ORIGINAL_COMMAND"
+		kill -9 $PPID
+		exit 0
+	fi;;
+esac
+exec sh -c "$SSH_ORIGINAL_COMMAND"
+`, flag), 0o755)
+	os.WriteFile(flag, nil, 0o600)
+	srv := c.restart(t, lab.SSHOptions{KeyOptions: fmt.Sprintf(`command="%s"`, wrap)})
+	os.WriteFile(srv.KnownHosts, nil, 0o600)
+	os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(config(srv)), 0o644)
+	np("apply", "--auto-approve").want(t, 1, "is not in "+srv.KnownHosts)
+	dropped := np("apply", "--auto-approve", "--accept-new-host-key")
+	dropped.want(t, 0, "the SSH connection dropped during the change; logged in again, the router holds it", "Apply complete! Resources: 2 added")
+	t.Logf("apply with a dropped connection:\n%s", dropped.stdout)
+	if _, err := os.Stat(flag); err == nil {
+		t.Fatal("the router did not drop the connection")
+	}
+	if kh, _ := os.ReadFile(srv.KnownHosts); !strings.Contains(string(kh), strings.Fields(srv.HostKey)[1]) {
+		t.Errorf("known_hosts after --accept-new-host-key: %q", kh)
+	}
+	stateJSON, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{`computer.alpha.router_mapping.web[\"tcp\"]`, `computer.beta.router_mapping.game[\"tcp\"]`} {
+		if !strings.Contains(string(stateJSON), a) {
+			t.Errorf("state lacks %s:\n%s", a, stateJSON)
+		}
+	}
+	np("plan", "--detailed-exitcode").want(t, 0, "No changes.")
+	if _, err := l.ProveForward(ctx, 1, 4300, 4300); err != nil {
+		t.Errorf("after the dropped connection: %v", err)
+	}
+	np("destroy", "--auto-approve").want(t, 0, "2 destroyed")
 }

@@ -226,7 +226,9 @@ func runNetwork(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags,
 	if st != nil {
 		prior = st.Prior
 	}
-	r, err := router.Open(ctx, routerConfig(dc, prior))
+	rc := routerConfig(dc, prior)
+	rc.SSH.AcceptNewHostKey = tf.acceptNewHostKey
+	r, err := router.Open(ctx, rc)
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}

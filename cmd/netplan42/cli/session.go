@@ -55,12 +55,17 @@ type targetFlags struct {
 	network     string // central apply: every computer of this network, router part only
 	statePath   string
 	lockTimeout time.Duration
+
+	// acceptNewHostKey trusts an SSH router's host key known_hosts does
+	// not hold yet (--network).
+	acceptNewHostKey bool
 }
 
 func (f *targetFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
 	fl.StringVar(&f.network, "network", "", "the router part of every computer in network NAME, applied from this machine (a router netplan42 administers over SSH); no host firewall")
+	fl.BoolVar(&f.acceptNewHostKey, "accept-new-host-key", false, "with --network: trust an SSH router's host key that known_hosts does not hold yet, and record it there (trust on first use); a changed key is refused all the same")
 	fl.StringVar(&f.statePath, "state", "", "state file (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock instead of failing at once")
 }
