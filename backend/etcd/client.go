@@ -91,7 +91,7 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 func (c *Client) unavailable(what string, err error) error {
 	hint := ""
 	if errors.Is(err, context.DeadlineExceeded) {
-		hint = fmt.Sprintf(" (no answer within %s: is etcd running, reachable from here, and does it have a quorum?)", OpTimeout)
+		hint = " (no answer in time: is etcd running, reachable from here, and does it have a quorum?)"
 	}
 	return fmt.Errorf("%s: %s: %w%s: %w", c, what, err, hint, ErrUnavailable)
 }

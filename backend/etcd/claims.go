@@ -1,0 +1,246 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/netplan42/netplan42/schema"
+)
+
+// A port claim is one key per protocol,
+// PREFIX/networks/NET/ports/PROTO/PORT, whose value names the holder, and
+// an index key PREFIX/networks/NET/services/COMPUTER/SERVICE holding the
+// port, so that one service never holds two ports. Both are created in one
+// transaction that holds only if none of them exists: the first writer
+// wins, and a retry of a transaction whose answer was lost finds its own
+// claim and changes nothing.
+
+// claim is the value of a port key.
+type claim struct {
+	Computer string `json:"computer"` // computer.nas
+	Service  string `json:"service"`
+}
+
+// maxClaimTries bounds how often Allocate reads the claims again after
+// another writer claimed a port first.
+const maxClaimTries = 20
+
+// claimsPerTxn bounds the changes in one transaction; etcd refuses
+// transactions of more than 128 operations by default.
+const claimsPerTxn = 24
+
+// ErrClaimConflict: another writer changed the claims between the read and
+// the write. Allocate retries on it.
+var ErrClaimConflict = errors.New("port claims changed meanwhile")
+
+// Claims is the claims as read at one revision.
+type Claims struct {
+	// Lock holds one assignment per claimed service.
+	Lock *schema.Lock
+	// Revision is the etcd revision of the read.
+	Revision int64
+	keys     map[schema.AssignmentKey][]keyRev // port keys
+	index    map[schema.AssignmentKey]keyRev   // index keys
+}
+
+type keyRev struct {
+	key string
+	rev int64 // ModRevision
+}
+
+func (c *Client) networksPrefix() string { return c.prefix + "/networks/" }
+
+func (c *Client) portKey(network, proto string, port uint16) string {
+	return fmt.Sprintf("%s/networks/%s/ports/%s/%d", c.prefix, network, proto, port)
+}
+
+func (c *Client) serviceKey(k schema.AssignmentKey) string {
+	return fmt.Sprintf("%s/networks/%s/services/%s/%s", c.prefix, k.Network, url.PathEscape(k.Computer), url.PathEscape(k.Service))
+}
+
+// ReadClaims reads every port claim under the prefix.
+func (c *Client) ReadClaims(ctx context.Context) (*Claims, error) {
+	ctx, cancel := opCtx(ctx)
+	defer cancel()
+	resp, err := c.cli.Get(ctx, c.networksPrefix(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, c.unavailable("read port claims under "+c.networksPrefix(), err)
+	}
+	cl := &Claims{Lock: &schema.Lock{}, Revision: resp.Header.Revision,
+		keys: map[schema.AssignmentKey][]keyRev{}, index: map[schema.AssignmentKey]keyRev{}}
+	ports := map[schema.AssignmentKey]uint16{}
+	for _, kv := range resp.Kvs {
+		rest := strings.TrimPrefix(string(kv.Key), c.networksPrefix())
+		parts := strings.Split(rest, "/")
+		switch {
+		case len(parts) == 4 && parts[1] == "ports":
+			port, err := strconv.ParseUint(parts[3], 10, 16)
+			var v claim
+			if err != nil || port == 0 || json.Unmarshal(kv.Value, &v) != nil || v.Computer == "" || v.Service == "" {
+				return nil, fmt.Errorf("%s: port claim %s = %q is not one netplan42 wrote; remove it with etcdctl del %s",
+					c, kv.Key, kv.Value, kv.Key)
+			}
+			k := schema.AssignmentKey{Network: parts[0], Computer: v.Computer, Service: v.Service}
+			if p, ok := ports[k]; ok && p != uint16(port) {
+				return nil, fmt.Errorf("%s: %s holds ports %d and %d on network %q; remove one with etcdctl del",
+					c, k, p, port, k.Network)
+			}
+			ports[k] = uint16(port)
+			cl.keys[k] = append(cl.keys[k], keyRev{string(kv.Key), kv.ModRevision})
+		case len(parts) == 4 && parts[1] == "services":
+			comp, err1 := url.PathUnescape(parts[2])
+			svc, err2 := url.PathUnescape(parts[3])
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			k := schema.AssignmentKey{Network: parts[0], Computer: comp, Service: svc}
+			cl.index[k] = keyRev{string(kv.Key), kv.ModRevision}
+		}
+	}
+	for k, p := range ports {
+		cl.Lock.Assignments = append(cl.Lock.Assignments, schema.Assignment{Key: k, Port: p})
+	}
+	slices.SortFunc(cl.Lock.Assignments, func(a, b schema.Assignment) int { return compareKeys(a.Key, b.Key) })
+	return cl, nil
+}
+
+func compareKeys(a, b schema.AssignmentKey) int {
+	if c := strings.Compare(a.Network, b.Network); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Computer, b.Computer); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Service, b.Service)
+}
+
+// Allocate is schema.AllocateWith against the claims in etcd: it reads
+// them, allocates, and claims what changed, reading again and allocating
+// again when another writer claimed first. With opts.Readonly nothing is
+// written. It returns the assignments as claimed and the changes it made.
+func (c *Client) Allocate(ctx context.Context, cfg *schema.Config, opts schema.AllocateOptions) (*schema.Lock, []schema.LockChange, hcl.Diagnostics, error) {
+	var made []schema.LockChange
+	for try := 0; try < maxClaimTries; try++ {
+		cl, err := c.ReadClaims(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		next, changes, diags := schema.AllocateWith(cfg, cl.Lock, opts)
+		if diags.HasErrors() || opts.Readonly || len(changes) == 0 {
+			return next, append(made, changes...), diags, nil
+		}
+		done, err := c.apply(ctx, cfg, cl, changes)
+		made = append(made, changes[:done]...)
+		if errors.Is(err, ErrClaimConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, made, nil, err
+		}
+		return next, made, diags, nil
+	}
+	return nil, made, nil, fmt.Errorf("%s: port claims kept changing over %d reads; too many computers claiming at once, re-run", c, maxClaimTries)
+}
+
+// apply makes changes in etcd, up to claimsPerTxn per transaction, and a
+// change that touches a key an earlier one of the same transaction does
+// (a port released and handed out again) in the next one. It returns how
+// many were made, and ErrClaimConflict when a transaction found the claims
+// changed since cl was read.
+func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, changes []schema.LockChange) (int, error) {
+	services := map[schema.AssignmentKey][]string{}
+	for _, comp := range cfg.Computers {
+		for _, s := range comp.Services {
+			services[schema.AssignmentKey{Network: comp.Network, Computer: comp.Address(), Service: s.Name}] = s.Protocols()
+		}
+	}
+	done := 0
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	n := 0
+	keys := map[string]bool{}
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		tctx, cancel := opCtx(ctx)
+		defer cancel()
+		resp, err := c.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return c.unavailable("claim ports under "+c.networksPrefix(), err)
+		}
+		if !resp.Succeeded {
+			return ErrClaimConflict
+		}
+		done += n
+		cmps, ops, n = nil, nil, 0
+		clear(keys)
+		return nil
+	}
+	for _, ch := range changes {
+		cm, op, err := c.changeOps(services, cl, ch)
+		if err != nil {
+			return done, err
+		}
+		overlap := n >= claimsPerTxn
+		for _, o := range op {
+			overlap = overlap || keys[string(o.KeyBytes())]
+		}
+		if overlap {
+			if err := flush(); err != nil {
+				return done, err
+			}
+		}
+		for _, o := range op {
+			keys[string(o.KeyBytes())] = true
+		}
+		cmps = append(cmps, cm...)
+		ops = append(ops, op...)
+		n++
+	}
+	return done, flush()
+}
+
+// changeOps returns the conditions and operations of one change.
+func (c *Client) changeOps(services map[schema.AssignmentKey][]string, cl *Claims, ch schema.LockChange) ([]clientv3.Cmp, []clientv3.Op, error) {
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	k := ch.Key
+	sk := c.serviceKey(k)
+	// The index key must be as read (ModRevision 0: absent); an index
+	// left without its port keys is replaced.
+	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(sk), "=", cl.index[k].rev))
+	if ch.Action == schema.LockRelease || ch.Action == schema.LockMove {
+		// What was read must still be there: delete it.
+		for _, kr := range cl.keys[k] {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(kr.key), "=", kr.rev))
+			ops = append(ops, clientv3.OpDelete(kr.key))
+		}
+	}
+	if ch.Action == schema.LockRelease {
+		ops = append(ops, clientv3.OpDelete(sk))
+	}
+	if ch.Action == schema.LockAssign || ch.Action == schema.LockMove {
+		protos := services[k]
+		if len(protos) == 0 {
+			return nil, nil, fmt.Errorf("claim a port for %s: no such service in the configuration", k)
+		}
+		v, _ := json.Marshal(claim{Computer: k.Computer, Service: k.Service})
+		for _, p := range protos {
+			pk := c.portKey(k.Network, p, ch.To)
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pk), "=", 0))
+			ops = append(ops, clientv3.OpPut(pk, string(v)))
+		}
+		ops = append(ops, clientv3.OpPut(sk, strconv.Itoa(int(ch.To))))
+	}
+	return cmps, ops, nil
+}
