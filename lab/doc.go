@@ -9,4 +9,8 @@
 //
 // Tests call Require first: without root or the Debian packages a lab test
 // skips, saying why, unless NETPLAN42_LAB=required (CI), where it fails.
+//
+// Network namespaces are Linux's: every file but this one has
+// //go:build linux, so the package (empty elsewhere) does not stop the
+// cross-builds and cross-vets of the packages whose tests use it.
 package lab
