@@ -244,3 +244,65 @@ func (c *Client) changeOps(services map[schema.AssignmentKey][]string, cl *Claim
 	}
 	return cmps, ops, nil
 }
+
+// Preview is Allocate without writing: the assignments the claims give
+// and the changes a plan would claim.
+func (c *Client) Preview(ctx context.Context, cfg *schema.Config, opts schema.AllocateOptions) (*schema.Lock, []schema.LockChange, hcl.Diagnostics, error) {
+	cl, err := c.ReadClaims(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	next, changes, diags := schema.AllocateWith(cfg, cl.Lock, opts)
+	return next, changes, diags, nil
+}
+
+// ExportLock returns the claims as a lock file's content.
+func (c *Client) ExportLock(ctx context.Context) (*schema.Lock, error) {
+	cl, err := c.ReadClaims(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cl.Lock, nil
+}
+
+// ImportLock claims every assignment of lock, with the protocols its
+// service has in cfg. Assignments already claimed as they are stay; a
+// service claimed on another port, or a port claimed by another service,
+// is an error and nothing is imported. It returns how many it claimed.
+func (c *Client) ImportLock(ctx context.Context, cfg *schema.Config, lock *schema.Lock) (int, error) {
+	cl, err := c.ReadClaims(ctx)
+	if err != nil {
+		return 0, err
+	}
+	type netPort struct {
+		network string
+		port    uint16
+	}
+	holders := map[netPort]schema.AssignmentKey{}
+	for _, a := range cl.Lock.Assignments {
+		holders[netPort{a.Key.Network, a.Port}] = a.Key
+	}
+	var changes []schema.LockChange
+	var problems []string
+	for _, a := range lock.Assignments {
+		if cur, ok := cl.Lock.Lookup(a.Key); ok {
+			if cur.Port != a.Port {
+				problems = append(problems, fmt.Sprintf("%s is claimed on port %d, the lock file says %d", a.Key, cur.Port, a.Port))
+			}
+			continue
+		}
+		if h, ok := holders[netPort{a.Key.Network, a.Port}]; ok {
+			problems = append(problems, fmt.Sprintf("port %d of network %q is claimed by %s, the lock file gives it to %s", a.Port, a.Key.Network, h, a.Key))
+			continue
+		}
+		changes = append(changes, schema.LockChange{Action: schema.LockAssign, Key: a.Key, To: a.Port})
+	}
+	if len(problems) > 0 {
+		return 0, fmt.Errorf("import into %s: %s; nothing imported: resolve these by hand (etcdctl del the claim, or edit the lock file)", c, strings.Join(problems, "; "))
+	}
+	done, err := c.apply(ctx, cfg, cl, changes)
+	if errors.Is(err, ErrClaimConflict) {
+		return done, fmt.Errorf("import into %s: the claims changed while importing (%d of %d made); run it again", c, done, len(changes))
+	}
+	return done, err
+}

@@ -309,3 +309,7 @@ func (s *Store) Holder(ctx context.Context) (state.Holder, error) {
 	}
 	return s.holder(ctx), nil
 }
+
+// Path returns the state's key, as FileStore.Path returns its file: saved
+// plans record it, and a --state equal to it names this store.
+func (s *Store) Path() string { return s.Key() }

@@ -154,7 +154,16 @@ func loadConfigNow(stdio IO, f *configFlags, write bool, term io.Writer) (*schem
 	cfg, diags := schema.Load(f.config, schema.Options{Vars: f.vars, VarFiles: f.varFiles, Env: os.Environ()})
 	lr := <-lockc
 	pending := 0
-	if cfg != nil && !diags.HasErrors() {
+	if cfg != nil && !diags.HasErrors() && cfg.Backend != nil {
+		// A backend's port claims stand in for the lock file.
+		var bdiags hcl.Diagnostics
+		var err error
+		pending, bdiags, err = allocateBackend(stdio, cfg, f, write)
+		diags = append(diags, bdiags...)
+		if err != nil {
+			return nil, 0, err
+		}
+	} else if cfg != nil && !diags.HasErrors() {
 		lock, ldiags := lr.lock, lr.diags
 		if lock != nil && lock.File != nil {
 			cfg.Files[lock.Filename] = lock.File // for snippets in lock file errors
@@ -311,7 +320,7 @@ func pickComputer(cfg *schema.Config, name string) (*schema.Computer, error) {
 type target struct {
 	computer *schema.Computer
 	network  *schema.Network
-	store    *state.FileStore
+	store    targetStore
 	st       *state.State // nil: no state yet
 	unlock   func() error
 }
@@ -333,7 +342,7 @@ func (t *target) open(ctx context.Context, f *targetFlags, op string, exclusive 
 	if path == "" {
 		path = state.DefaultPath(t.computer.Tag())
 	}
-	t.store = state.NewFileStore(path)
+	t.store = storeFor(t.computer, path, f.statePath != "")
 	lctx := ctx
 	if f.lockTimeout > 0 {
 		var cancel context.CancelFunc
