@@ -288,4 +288,13 @@ exec sh -c "$SSH_ORIGINAL_COMMAND"
 		t.Errorf("after the dropped connection: %v", err)
 	}
 	np("destroy", "--auto-approve").want(t, 0, "2 destroyed")
+
+	// --computer keeps working with an SSH router: alpha applies its own
+	// forward (to its own address) and its own firewall rule.
+	own := filepath.Join(t.TempDir(), "alpha.json")
+	run("apply", "--auto-approve", "--state", own).want(t, 0, "Apply complete!", "over SSH", "router_mapping.web[\"tcp\"]: Creation complete (TCP 4300 -> 192.0.2.10:4300, lease permanent)")
+	if _, err := l.ProveForward(ctx, 1, 4300, 4300); err != nil {
+		t.Errorf("apply --computer alpha: %v", err)
+	}
+	run("destroy", "--auto-approve", "--state", own).want(t, 0, "Destroy complete!")
 }
