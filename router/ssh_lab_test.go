@@ -217,6 +217,28 @@ func testSSHRouterLab(t *testing.T, s *sshLab) {
 		}
 	}
 
+	if s.flavor == schema.FlavorOpenWrt {
+		// A redirect of ours committed but not loaded (fw4 reload failed,
+		// or someone committed without reloading) is no forward: observe
+		// says so, and add writes and reloads it again.
+		if _, err := s.srv.Exec(ctx, l, "sh", "-c", "uci set firewall.netplan42_tcp_4300.dest_port=4399 && uci commit firewall"); err != nil {
+			t.Fatal(err)
+		}
+		v, err := r.Observe(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := find(v.Mappings, m1.Key()); ok || !slices.ContainsFunc(v.Notes, func(n string) bool { return strings.Contains(n, "not in fw4's live rules") }) {
+			t.Errorf("committed, not loaded: mappings %v, notes %q", v.Mappings, v.Notes)
+		}
+		if _, err := r.Add(ctx, m1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.ProveForward(ctx, 1, 4300, 4300); err != nil {
+			t.Errorf("after writing it again: %v", err)
+		}
+	}
+
 	for _, m := range []planner.Mapping{m1, m2} {
 		if err := r.Delete(ctx, m); err != nil {
 			t.Fatalf("delete %s: %v", m, err)

@@ -23,9 +23,11 @@ package router
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,7 +50,55 @@ func (openwrtFlavor) read(ctx context.Context, c *sshConn) (*sshTable, error) {
 		return nil, fmt.Errorf("ssh %s: uci -X show firewall: %w", c.cfg.addr(), err)
 	}
 	fwd, notes := uciForwards(secs)
+	// What fw4 has loaded: a redirect of ours that is committed but not
+	// live (a reload that failed) is not a forward; the next apply writes
+	// and reloads it again.
+	out, err = c.run(ctx, "nft -j list chain inet fw4 dstnat_wan", nil)
+	if err != nil {
+		notes = append(notes, fmt.Sprintf("fw4's live redirects could not be read (%v): the committed config is taken as loaded", err))
+		return &sshTable{forwards: fwd, notes: notes, raw: secs}, nil
+	}
+	live, err := parseFw4Redirects(out)
+	if err != nil {
+		return nil, fmt.Errorf("ssh %s: nft -j list chain inet fw4 dstnat_wan: %w", c.cfg.addr(), err)
+	}
+	fwd = slices.DeleteFunc(fwd, func(m planner.Mapping) bool {
+		if _, _, ours := planner.ParseTag(m.Description); !ours || slices.Contains(live, m) {
+			return false
+		}
+		notes = append(notes, fmt.Sprintf("the redirect %s %q is in the firewall config but not in fw4's live rules (did fw4 reload fail?): the next apply writes it again", m, m.Description))
+		return true
+	})
 	return &sshTable{forwards: fwd, notes: notes, raw: secs}, nil
+}
+
+// fw4CommentPrefix starts the comment fw4 gives the rules of a section:
+// "!fw4: NAME".
+const fw4CommentPrefix = "!fw4: "
+
+// parseFw4Redirects parses `nft -j list chain inet fw4 dstnat_wan`: the
+// DNAT rules fw4 made of redirect sections, described by the sections'
+// names.
+func parseFw4Redirects(b []byte) ([]planner.Mapping, error) {
+	var doc nftJSON
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("not nftables JSON: %w", err)
+	}
+	var out []planner.Mapping
+	for _, o := range doc.Nftables {
+		if o.Rule == nil {
+			continue
+		}
+		name, ok := strings.CutPrefix(o.Rule.Comment, fw4CommentPrefix)
+		if !ok {
+			continue
+		}
+		if fwd, _, _ := readRuleExprs(o.Rule.Expr); fwd != nil {
+			fwd.Description = name
+			out = append(out, *fwd)
+		}
+	}
+	return out, nil
 }
 
 // uciOurPrefix starts the names of our sections.

@@ -14,7 +14,9 @@ import (
 // kit (../shared/openwrt: uci 66127cd, firewall4 b6e5157, OpenWrt's stock
 // /etc/config/firewall) after TestOpenWrtSSHLab made a redirect by hand
 // (TCP 5555, an anonymous section) and netplan42 two of its own.
-// changes.txt is `uci changes firewall` there with one of our options
+// dstnat_wan.json is `nft -j list chain inet fw4 dstnat_wan` there, fw4's
+// live rules for the same three redirects. changes.txt is `uci changes
+// firewall` there with one of our options
 // and an anonymous rule left uncommitted.
 func TestParseUCIShow(t *testing.T) {
 	b, err := os.ReadFile("testdata/sshopenwrt/show.txt")
@@ -105,5 +107,25 @@ firewall.off.dest_ip='192.0.2.10'
 	fwd, _ := uciForwards(secs)
 	if len(fwd) != 1 || fwd[0].Description != "redirect netplan42_tcp_80: netplan42:a/b" {
 		t.Errorf("forwards %v", fwd)
+	}
+}
+
+func TestParseFw4Redirects(t *testing.T) {
+	b, err := os.ReadFile("testdata/sshopenwrt/dstnat_wan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := parseFw4Redirects(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	show, _ := os.ReadFile("testdata/sshopenwrt/show.txt")
+	secs, _ := parseUCIShow(show)
+	committed, _ := uciForwards(secs)
+	if !slices.Equal(live, committed) {
+		t.Errorf("live:\n %v\ncommitted:\n %v", live, committed)
+	}
+	if _, err := parseFw4Redirects([]byte("nope")); err == nil {
+		t.Error("took garbage")
 	}
 }
