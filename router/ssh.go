@@ -82,6 +82,11 @@ const (
 	sshMaxStderr = 64 << 10
 )
 
+// sshIdleTimeout closes a connection no command used for this long: a
+// Router nobody closes holds no connection for ever, and the next
+// command dials again. A variable for tests.
+var sshIdleTimeout = 2 * time.Minute
+
 func sshHost(c *SSHConfig) string {
 	if c == nil {
 		return ""
@@ -363,7 +368,21 @@ type sshConn struct {
 
 	mu     sync.Mutex
 	client *ssh.Client
-	dials  int // how many times it connected, for tests
+	idle   *time.Timer // closes client after sshIdleTimeout unused
+	dials  int         // how many times it connected, for tests
+}
+
+// used restarts the idle timer of client.
+func (c *sshConn) used(client *ssh.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != client {
+		return
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.idle = time.AfterFunc(sshIdleTimeout, func() { c.drop(client) })
 }
 
 // dialSSH connects and logs in to the router c names, checking its host
@@ -478,6 +497,7 @@ func (c *sshConn) run(ctx context.Context, cmd string, stdin []byte) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
+	defer c.used(client)
 	sess, err := client.NewSession()
 	if err != nil {
 		c.drop(client)

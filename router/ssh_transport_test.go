@@ -231,3 +231,29 @@ func TestSSHHostKeys(t *testing.T) {
 		t.Errorf("wrong key: %v", err)
 	}
 }
+
+func TestSSHIdleClose(t *testing.T) {
+	old := sshIdleTimeout
+	sshIdleTimeout = 100 * time.Millisecond
+	defer func() { sshIdleTimeout = old }()
+	f := newFakeSSHRouter(t)
+	ctx := context.Background()
+	c, err := dialSSH(ctx, f.config(t, f.knownHosts(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.run(ctx, "ok", nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	c.mu.Lock()
+	idle := c.client == nil
+	c.mu.Unlock()
+	if !idle {
+		t.Error("connection still open after the idle timeout")
+	}
+	if out, err := c.run(ctx, "ok", nil); err != nil || string(out) != "hello\n" || c.dials != 2 {
+		t.Errorf("after idle: %q %v, %d dials", out, err, c.dials)
+	}
+}
