@@ -3,10 +3,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,4 +141,71 @@ func TestEtcdLockExportImport(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), schema.LockFileName)
 	os.WriteFile(bad, other, 0o644)
 	run(t, dir, nil, "", "lock", "import", "-i", bad).want(t, 1, "is claimed on port 4200, the lock file says 4299", "nothing imported")
+}
+
+// TestEtcdFleetStatus: apply writes a report that fleet status shows;
+// the other computers never reported; the report turns silent after its
+// TTL; --watch sees a new report and the expiry as they happen.
+func TestEtcdFleetStatus(t *testing.T) {
+	m := etcdtest.Start(t)
+	block := fmt.Sprintf("backend \"etcd\" {\n  endpoints  = [%q]\n  prefix     = \"/office\"\n  report_ttl = \"10s\"\n}\n", m.ClientURL)
+	dir := writeConfig(t, etcdFleet(block))
+	run(t, dir, nil, "", "fleet", "status").want(t, 0, "computer.box  NEVER REPORTED", "Fleet: 3 computers: 3 never reported.")
+
+	watch := exec.Command(binary, "fleet", "status", "--watch")
+	watch.Dir = dir
+	watch.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		deadline := time.After(within)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("fleet status --watch ended before %q", want)
+				}
+				if strings.Contains(l, want) {
+					return time.Since(start)
+				}
+			case <-deadline:
+				t.Fatalf("fleet status --watch printed no %q within %s", want, within)
+			}
+		}
+	}
+	waitLine("3 never reported", 10*time.Second)
+
+	run(t, dir, nil, "", "apply", "--computer", "box", "--auto-approve").want(t, 0)
+	applied := time.Now()
+	r := run(t, dir, nil, "", "fleet", "status")
+	r.want(t, 0, "computer.box  reporting, last ", "by apply, netplan42 ", "mappings 0 of 1 open (missing TCP 4200)", "firewall ok",
+		"computer.nas  NEVER REPORTED", "Fleet: 3 computers: 1 reporting, 2 never reported.")
+	t.Log("\n" + r.stdout)
+	waitLine("1 reporting, 2 never reported", 10*time.Second)
+
+	r = run(t, dir, nil, "", "fleet", "status", "--json")
+	r.want(t, 0, `"status": "reporting"`, `"operation": "apply"`, `"mappings_missing": [`)
+
+	// The report's lease of 10 s runs out: silent, seen by the watch.
+	waitLine("1 silent, 2 never reported", 30*time.Second)
+	t.Logf("watch saw the report expire %s after the apply (report_ttl 10s)", time.Since(applied).Round(100*time.Millisecond))
+	r = run(t, dir, nil, "", "fleet", "status")
+	r.want(t, 0, "computer.box  SILENT since ", "Fleet: 3 computers: 1 silent, 2 never reported.")
+	t.Log("\n" + r.stdout)
 }

@@ -224,7 +224,11 @@ func serviceNames(c *schema.Computer) []string {
 }
 
 func (r *agentRunner) Reconcile(ctx context.Context) (agent.Report, error) {
-	return r.pass(ctx, false, 1)
+	rep, err := r.pass(ctx, false, 1)
+	if perr := publishReport(ctx, r.computer, "agent", rep.Plan, rep.State, err); perr != nil {
+		r.log.Warn("report not written: the fleet view will show this computer as silent", "error", perr.Error())
+	}
+	return rep, err
 }
 
 func (r *agentRunner) Release(ctx context.Context) (agent.Report, error) {

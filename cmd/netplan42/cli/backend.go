@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -26,6 +27,8 @@ type fleetBackend interface {
 	// assignments of lock, refusing ports claimed otherwise.
 	ExportLock(ctx context.Context) (*schema.Lock, error)
 	ImportLock(ctx context.Context, cfg *schema.Config, lock *schema.Lock) (int, error)
+	// ReportTTL is how long a computer's report lives without renewal.
+	ReportTTL() time.Duration
 	String() string
 }
 

@@ -86,7 +86,7 @@ own slice of the shared config: run netplan42 on every machine.`,
 		newCheck(stdio),
 		newPort(stdio), newOutput(stdio),
 		newCompletion(stdio),
-		newLock(stdio),
+		newLock(stdio), newFleet(stdio),
 	)
 	registerNameCompletion(root)
 	return root

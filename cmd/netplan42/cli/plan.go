@@ -211,7 +211,7 @@ chain, table or anchor and the jump into it. Nothing else is touched.`
 	return cmd
 }
 
-func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error {
+func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) (err error) {
 	op := "apply"
 	if destroy {
 		op = "destroy"
@@ -227,6 +227,7 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) error 
 		return err
 	}
 	defer p.t.close()
+	defer func() { publishApplyReport(ctx, stdio.Err, p, op, err) }()
 	color := useColor(stdio.Out, f.noColor)
 	if err := printPlan(stdio.Out, p.plan, false, color); err != nil {
 		return err
