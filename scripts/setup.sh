@@ -21,6 +21,11 @@ declare -A GO_SHA256=(
 )
 GO_PREFIX=${GO_PREFIX:-/usr/local/go}
 PACKAGES=(iptables nftables iproute2 miniupnpd-iptables miniupnpc natpmpc iputils-ping openssh-server ca-certificates unzip git debootstrap zip etcd-server)
+# SSH routers in the lab: OpenSSH's server (never started in the root
+# namespace; Debian starts none without systemd) and what ../shared/openwrt's
+# build.sh needs to build OpenWrt's uci, ucode and firewall4 (it installs
+# them itself when missing; here so a CI image has them up front).
+PACKAGES+=(openssh-client dropbear-bin busybox cmake make gcc libc6-dev pkg-config libjson-c-dev util-linux)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup.sh: run as root (it installs Debian packages): su -c scripts/setup.sh, or sudo scripts/setup.sh" >&2
