@@ -124,7 +124,7 @@ func TestNATPMPExchangeOnlyMismatch(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "ignored ") {
 		t.Fatalf("got %+v %v", r, err)
 	}
-	if d := time.Since(start); d < 250*time.Millisecond || d > time.Second {
+	if d := time.Since(start); d < 250*time.Millisecond || d > 5*time.Second {
 		t.Errorf("ended after %v, want at the 300 ms deadline", d)
 	}
 }
