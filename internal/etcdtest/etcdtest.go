@@ -61,6 +61,7 @@ type Member struct {
 	cluster string // --initial-cluster
 	state   string // --initial-cluster-state
 	log     string
+	opts    Options
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -91,15 +92,32 @@ func Start(t testing.TB) *Member {
 	return StartCluster(t, 1).Members[0]
 }
 
+// Options say where the members run.
+type Options struct {
+	// Command returns the command that runs etcd with args, for running
+	// it inside a network namespace on that namespace's loopback; nil runs
+	// it here.
+	Command func(ctx context.Context, name string, args ...string) *exec.Cmd
+	// DialContext reaches a member's client port for the health check,
+	// from where Command runs it; nil dials from here.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
 // StartCluster starts an n-member etcd cluster on loopback for t.
 func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return StartWith(t, n, Options{})
+}
+
+// StartWith is StartCluster with options.
+func StartWith(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
 	Require(t)
 	var lastErr error
 	// A port found free can be taken by someone else before etcd binds
 	// it; a cluster that fails to start is tried again on new ports.
 	for try := 0; try < 3; try++ {
-		c, err := startCluster(t, n)
+		c, err := startCluster(t, n, opts)
 		if err == nil {
 			return c
 		}
@@ -109,7 +127,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return nil
 }
 
-func startCluster(t testing.TB, n int) (*Cluster, error) {
+func startCluster(t testing.TB, n int, opts Options) (*Cluster, error) {
 	base := t.TempDir()
 	ports, err := freePorts(2 * n)
 	if err != nil {
@@ -123,6 +141,7 @@ func startCluster(t testing.TB, n int) (*Cluster, error) {
 			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			state:     "new",
+			opts:      opts,
 		}
 		m.Dir = filepath.Join(base, m.Name)
 		m.log = filepath.Join(base, m.Name+".log")
@@ -168,7 +187,11 @@ func (m *Member) spawn() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(Binary,
+	command := m.opts.Command
+	if command == nil {
+		command = func(_ context.Context, name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+	}
+	cmd := command(context.Background(), Binary,
 		"--name", m.Name,
 		"--data-dir", m.Dir,
 		"--listen-client-urls", m.ClientURL,
@@ -202,6 +225,9 @@ func (m *Member) spawn() error {
 // the process exits.
 func (m *Member) waitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
+	if m.opts.DialContext != nil {
+		client.Transport = &http.Transport{DialContext: m.opts.DialContext}
+	}
 	m.mu.Lock()
 	done := m.done
 	m.mu.Unlock()
