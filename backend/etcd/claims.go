@@ -75,7 +75,8 @@ func (c *Client) ReadClaims(ctx context.Context) (*Claims, error) {
 	if err != nil {
 		return nil, c.unavailable("read port claims under "+c.networksPrefix(), err)
 	}
-	cl := &Claims{Lock: &schema.Lock{}, Revision: resp.Header.Revision,
+	// Filename names where the assignments are in Allocate's diagnostics.
+	cl := &Claims{Lock: &schema.Lock{Filename: fmt.Sprintf("the claims in %s under %s", c, c.networksPrefix())}, Revision: resp.Header.Revision,
 		keys: map[schema.AssignmentKey][]keyRev{}, index: map[schema.AssignmentKey]keyRev{}}
 	ports := map[schema.AssignmentKey]uint16{}
 	for _, kv := range resp.Kvs {

@@ -221,3 +221,50 @@ func TestClaimsRetry(t *testing.T) {
 }
 
 func withPrefix() []clientv3.OpOption { return []clientv3.OpOption{clientv3.WithPrefix()} }
+
+// TestClaimsFixedCollision: a fixed port on the router on a port claimed
+// for another service is the lock file's diagnostic, and the claim stays.
+func TestClaimsFixedCollision(t *testing.T) {
+	m := etcdtest.Start(t)
+	c := dial(t, []string{m.ClientURL}, "/np")
+	ctx := context.Background()
+	if _, _, diags, err := c.Allocate(ctx, fleet(t, 2), schema.AllocateOptions{}); err != nil || diags.HasErrors() {
+		t.Fatal(err, diags)
+	}
+	src := `
+network "office" {
+  listen_ports = "4200-4299"
+}
+computer "c00" {
+  network = "office"
+  service "crashplan" {
+    port     = "auto"
+    protocol = "both"
+    expose   = "internet"
+  }
+}
+computer "c01" {
+  network = "office"
+  service "crashplan" {
+    port   = 4200
+    expose = "internet"
+  }
+}
+`
+	cfg, diags := schema.LoadFiles(map[string][]byte{"main.hcl": []byte(src)}, "", schema.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	_, _, diags, err := c.Allocate(ctx, cfg, schema.AllocateOptions{})
+	if err != nil || !diags.HasErrors() {
+		t.Fatalf("fixed port on a claimed one: %v, %v; want an error diagnostic", err, diags)
+	}
+	t.Log(diags)
+	cl, err := c.ReadClaims(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := cl.Lock.Lookup(schema.AssignmentKey{Network: "office", Computer: "computer.c00", Service: "crashplan"}); !ok || a.Port != 4200 {
+		t.Errorf("c00's claim after the collision: %v %v; want 4200 kept", a, ok)
+	}
+}

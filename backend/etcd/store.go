@@ -34,11 +34,11 @@ func (c *Client) ComputerStore(name string) *Store {
 	return &Store{c: c, name: path.Join("computers", name), ctx: context.Background()}
 }
 
-// NetworkStore returns the store of network name's router part, for
-// networks whose router netplan42 administers from one machine.
-func (c *Client) NetworkStore(name string) *Store {
-	return &Store{c: c, name: path.Join("networks", name, "router"), ctx: context.Background()}
-}
+// NetworkStore returns the store of a network's router part, for
+// networks whose router netplan42 administers from one machine; name is
+// what the state file of that part is named after ("network-lab"), so the
+// key is PREFIX/computers/network-lab/state.
+func (c *Client) NetworkStore(name string) *Store { return c.ComputerStore(name) }
 
 func (s *Store) key(leaf string) string { return s.c.prefix + "/" + s.name + "/" + leaf }
 

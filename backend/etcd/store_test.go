@@ -38,6 +38,21 @@ func TestStoreConformance(t *testing.T) {
 	})
 }
 
+// TestNetworkStoreConformance runs the conformance test on the stores of
+// networks' router parts (--network).
+func TestNetworkStoreConformance(t *testing.T) {
+	m := etcdtest.Start(t)
+	c := dial(t, []string{m.ClientURL}, "/netplan42")
+	var n atomic.Int64
+	statetest.TestStore(t, func(t *testing.T) state.Store {
+		s := c.NetworkStore(fmt.Sprintf("network-n%d", n.Add(1)))
+		if want := fmt.Sprintf("/netplan42/computers/network-n%d/state", n.Load()); s.Key() != want {
+			t.Fatalf("key %s; want %s", s.Key(), want)
+		}
+		return s
+	})
+}
+
 // TestLostRace writes a state from two clients that read the same
 // revision: the second write is refused, naming what the first wrote.
 func TestLostRace(t *testing.T) {

@@ -21,8 +21,10 @@ type fleetBackend interface {
 	// them in cfg; Preview does the same without claiming.
 	Allocate(ctx context.Context, cfg *schema.Config, opts schema.AllocateOptions) (*schema.Lock, []schema.LockChange, hcl.Diagnostics, error)
 	Preview(ctx context.Context, cfg *schema.Config, opts schema.AllocateOptions) (*schema.Lock, []schema.LockChange, hcl.Diagnostics, error)
-	// Store returns the state store of computer c.
+	// Store returns the state store of computer c; NetworkStore that of
+	// network name's router part (--network).
 	Store(c *schema.Computer) targetStore
+	NetworkStore(name string) targetStore
 	// ExportLock returns the claims as a lock file; ImportLock claims the
 	// assignments of lock, refusing ports claimed otherwise.
 	ExportLock(ctx context.Context) (*schema.Lock, error)
@@ -70,6 +72,19 @@ func storeFor(c *schema.Computer, path string, explicit bool) targetStore {
 		s := b.(fleetBackend).Store(c)
 		if !explicit || path == s.Path() {
 			return s
+		}
+	}
+	return state.NewFileStore(path)
+}
+
+// networkStoreFor is storeFor for network name's router part.
+func networkStoreFor(cfg *schema.Config, name, path string, explicit bool) targetStore {
+	if len(cfg.Computers) > 0 {
+		if b, ok := backends.Load(cfg.Computers[0]); ok {
+			s := b.(fleetBackend).NetworkStore(name)
+			if !explicit || path == s.Path() {
+				return s
+			}
 		}
 	}
 	return state.NewFileStore(path)

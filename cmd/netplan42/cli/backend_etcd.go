@@ -29,6 +29,10 @@ type etcdBackend struct {
 
 func (b etcdBackend) Store(c *schema.Computer) targetStore { return b.ComputerStore(c.Tag()) }
 
+func (b etcdBackend) NetworkStore(name string) targetStore {
+	return b.Client.NetworkStore(networkStateName(name))
+}
+
 func (b etcdBackend) ReportTTL() time.Duration { return b.be.ReportTTL }
 
 func (b etcdBackend) Reports(ctx context.Context) (map[string]reportRecord, int64, error) {

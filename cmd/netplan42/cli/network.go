@@ -171,7 +171,7 @@ func runNetwork(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags,
 	if path == "" {
 		path = state.DefaultPath(networkStateName(n.Name))
 	}
-	store := state.NewFileStore(path)
+	store := networkStoreFor(cfg, n.Name, path, tf.statePath != "")
 	lctx := ctx
 	if tf.lockTimeout > 0 {
 		var cancel context.CancelFunc
