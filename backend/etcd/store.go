@@ -211,8 +211,14 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 	}
 	ctx, cancel := opCtx(s.ctx)
 	defer cancel()
-	// The session's keep-alives run until it is closed, not for ctx.
-	sess, err := concurrency.NewSession(s.c.cli, concurrency.WithTTL(ttl), concurrency.WithContext(context.WithoutCancel(s.ctx)))
+	// The lease is granted here, within ctx's deadline: NewSession would
+	// wait for it without one. The session's keep-alives run until it is
+	// closed, not for ctx.
+	grant, err := s.c.cli.Grant(ctx, int64(ttl))
+	if err != nil {
+		return nil, s.c.unavailable("lock "+s.Key(), err)
+	}
+	sess, err := concurrency.NewSession(s.c.cli, concurrency.WithLease(grant.ID), concurrency.WithContext(context.WithoutCancel(s.ctx)))
 	if err != nil {
 		return nil, s.c.unavailable("lock "+s.Key(), err)
 	}

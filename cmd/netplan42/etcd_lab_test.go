@@ -91,3 +91,84 @@ func upnpcLines(t *testing.T, l *lab.Lab, i int) []string {
 	r := &labRun{t: t, l: l}
 	return r.upnpcLines(i)
 }
+
+// TestLabEtcdAgent: the agent maps the port with its state in etcd and
+// reports each pass; with etcd stopped it keeps the mapping and keeps
+// running, and once etcd is back its reports resume, the claim unchanged.
+func TestLabEtcdAgent(t *testing.T) {
+	lab.Require(t)
+	etcdtest.Require(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 1, NoNATPMP: true})
+	h := l.Host(1)
+	cl := etcdtest.StartWith(t, 1, etcdtest.Options{Command: h.Command, DialContext: h.DialContext})
+	member := cl.Members[0]
+	block := fmt.Sprintf("backend \"etcd\" {\n  endpoints  = [%q]\n  prefix     = \"/lab\"\n  report_ttl = \"10s\"\n}\n", member.ClientURL)
+	r := &labRun{t: t, l: l, dir: writeConfig(t, block+labConfig(`["upnp"]`, "none", computerBlock("h1", `"auto"`))), state: t.TempDir()}
+	np := func(args ...string) result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return runCmd(t, h.Command(ctx, binary, append(args, "--config", r.dir)...), "")
+	}
+	// The agent, with its state in etcd (no --state).
+	cmd := h.Command(context.Background(), binary, "agent", "--config", r.dir, "--computer", "h1", "--interval", "2s")
+	a := &runningAgent{cmd: cmd, logs: &syncBuf{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = a.logs, a.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-a.done
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.logs.String())
+		}
+	})
+	eventually(t, 30*time.Second, "the agent maps port 1024", func() bool { return r.ours(t) == 1 })
+	eventually(t, 20*time.Second, "fleet status shows the agent's report", func() bool {
+		out := np("fleet", "status")
+		return out.code == 0 && strings.Contains(out.stdout, "by agent") && strings.Contains(out.stdout, "mappings 1 of 1 open")
+	})
+
+	member.Stop()
+	stopped := time.Now()
+	// A pass fails within one request's time-out (10 s), says why, and
+	// the agent retries with backoff.
+	eventually(t, 30*time.Second, "the agent logs a failed pass naming etcd", func() bool {
+		return strings.Contains(a.logs.String(), "reconcile failed") && strings.Contains(a.logs.String(), "etcd at "+member.ClientURL)
+	})
+	t.Logf("first failed pass logged %s after etcd stopped", time.Since(stopped).Round(100*time.Millisecond))
+	select {
+	case err := <-a.done:
+		t.Fatalf("the agent exited with etcd down: %v\n%s", err, a.logs.String())
+	default:
+	}
+	if n := r.ours(t); n != 1 {
+		t.Errorf("with etcd down the router holds %d of our mappings; want the 1 kept", n)
+	}
+	t.Logf("agent log with etcd down (excerpt):\n%s", lastLines(a.logs.String(), 1))
+
+	member.Restart(t)
+	eventually(t, 60*time.Second, "the agent reports again after etcd is back", func() bool {
+		out := np("fleet", "status", "--json")
+		i := strings.Index(out.stdout, `"time": "`)
+		if out.code != 0 || i < 0 {
+			return false
+		}
+		at, err := time.Parse(time.RFC3339Nano, out.stdout[i+9:strings.IndexByte(out.stdout[i+9:], '"')+i+9])
+		return err == nil && at.After(stopped)
+	})
+	np("port", "crashplan", "--computer", "h1").want(t, 0, "1024")
+	if n := r.ours(t); n != 1 {
+		t.Errorf("after etcd came back the router holds %d of our mappings; want 1", n)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
