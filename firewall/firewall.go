@@ -18,6 +18,9 @@ type Config struct {
 	// Backend is "iptables", "nftables", "pf", "windows", "none" or "auto"
 	// (also "").
 	Backend string
+	// WindowsProfiles are the Windows firewall profiles our rules apply
+	// to (domain, private, public); nil means all three.
+	WindowsProfiles []string
 }
 
 // Firewall is the host firewall as netplan42 sees it: one backend, chosen
@@ -63,21 +66,21 @@ func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (s
 		}
 		return &Firewall{name: "pf", kind: "pf", b: &pfBackend{run: run}}, nil
 	case "windows":
-		return openWindows(run, lookPath, nil)
+		return openWindows(run, lookPath, cfg.WindowsProfiles)
 	case "auto", "":
-		return openAuto(ctx, run, lookPath, goos)
+		return openAuto(ctx, cfg, run, lookPath, goos)
 	}
 	return nil, fmt.Errorf("firewall backend %q: %w (want iptables, nftables, pf, windows, none or auto)", cfg.Backend, ErrUnknownBackend)
 }
 
 // openAuto picks the backend that fits what the machine has and holds.
-func openAuto(ctx context.Context, run runFunc, lookPath func(string) (string, error), goos string) (*Firewall, error) {
+func openAuto(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (string, error), goos string) (*Firewall, error) {
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
 	if goos == "linux" {
 		return openAutoLinux(ctx, run, lookPath)
 	}
 	if goos == "windows" {
-		if f, err := openWindows(run, lookPath, nil); err == nil {
+		if f, err := openWindows(run, lookPath, cfg.WindowsProfiles); err == nil {
 			return f, nil
 		}
 		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: no PowerShell found; netplan42 manages no firewall here"}}, nil

@@ -580,3 +580,23 @@ func FuzzParseWindowsObservation(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenWindowsProfilesFromConfig: the config's firewall_profiles reach
+// the backend through Config, by name and through auto on Windows.
+func TestOpenWindowsProfilesFromConfig(t *testing.T) {
+	ps := func(s string) (string, error) {
+		if s == "powershell.exe" {
+			return `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`, nil
+		}
+		return "", errors.New("not found")
+	}
+	for _, backend := range []string{"windows", "auto"} {
+		f, err := open(context.Background(), Config{Backend: backend, WindowsProfiles: []string{"private"}}, nil, ps, "windows")
+		if err != nil {
+			t.Fatalf("%s: %v", backend, err)
+		}
+		if got := f.b.(*windowsBackend).profiles; got != profilePrivate {
+			t.Errorf("%s: profiles %v, want private", backend, got.names())
+		}
+	}
+}

@@ -40,6 +40,7 @@ var (
 			{Name: "hostname"},
 			{Name: "address"},
 			{Name: "firewall"},
+			{Name: "firewall_profiles"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "service", LabelNames: []string{"name"}}},
 	}
@@ -491,6 +492,9 @@ func (l *loader) computer(b *hcl.Block, ctx *hcl.EvalContext, key string, hasKey
 		if s, ok := l.enum(a, ctx, "Invalid firewall", firewallValues); ok {
 			c.Firewall = s
 		}
+	}
+	if a := content.Attributes["firewall_profiles"]; a != nil {
+		l.firewallProfiles(a, ctx, c)
 	}
 
 	names := map[string]hcl.Range{}

@@ -105,7 +105,10 @@ type Computer struct {
 	// set. A router administered centrally forwards its ports there.
 	LANAddress netip.Addr
 	Firewall   string // one of the Firewall* names
-	Services   []*Service
+	// FirewallProfiles are the Windows firewall profiles (domain,
+	// private, public) our rules apply to; nil means all three.
+	FirewallProfiles []string
+	Services         []*Service
 
 	DeclRange hcl.Range
 }

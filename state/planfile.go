@@ -46,7 +46,9 @@ type Drivers struct {
 	Gateway      netip.Addr   `json:"gateway,omitzero"`
 	LeaseSeconds uint32       `json:"lease_seconds"`
 	Firewall     string       `json:"firewall"`
-	ConfigDir    string       `json:"config_dir"`
+	// FirewallProfiles are the Windows firewall profiles (nil: all).
+	FirewallProfiles []string `json:"firewall_profiles,omitempty"`
+	ConfigDir        string   `json:"config_dir"`
 	// SSH is how to log in to a router administered over SSH.
 	SSH *schema.SSHRouter `json:"ssh,omitempty"`
 }

@@ -52,12 +52,13 @@ func (d *drivers) localPrefixes() []netip.Prefix {
 // driverConfig is what building the drivers takes; a saved plan carries it.
 func driverConfig(c *schema.Computer, n *schema.Network, configDir string) state.Drivers {
 	return state.Drivers{
-		Protocols:    n.Router.Protocols,
-		Gateway:      n.Router.Gateway,
-		LeaseSeconds: uint32(n.Router.Lease / time.Second),
-		Firewall:     c.Firewall,
-		ConfigDir:    configDir,
-		SSH:          n.Router.SSH,
+		Protocols:        n.Router.Protocols,
+		Gateway:          n.Router.Gateway,
+		LeaseSeconds:     uint32(n.Router.Lease / time.Second),
+		Firewall:         c.Firewall,
+		ConfigDir:        configDir,
+		FirewallProfiles: c.FirewallProfiles,
+		SSH:              n.Router.SSH,
 	}
 }
 
@@ -91,7 +92,9 @@ func openDrivers(ctx context.Context, dc state.Drivers, prior planner.Prior) (*d
 		ferr error
 		wg   sync.WaitGroup
 	)
-	wg.Go(func() { f, ferr = firewall.Open(ctx, firewall.Config{Backend: dc.Firewall}) })
+	wg.Go(func() {
+		f, ferr = firewall.Open(ctx, firewall.Config{Backend: dc.Firewall, WindowsProfiles: dc.FirewallProfiles})
+	})
 	r, err := router.Open(ctx, rc)
 	wg.Wait()
 	if err != nil {
@@ -117,7 +120,7 @@ func openAndObserve(ctx context.Context, dc state.Drivers, prior planner.Prior, 
 		wg                       sync.WaitGroup
 	)
 	wg.Go(func() {
-		if f, fopen = firewall.Open(ctx, firewall.Config{Backend: dc.Firewall}); fopen == nil {
+		if f, fopen = firewall.Open(ctx, firewall.Config{Backend: dc.Firewall, WindowsProfiles: dc.FirewallProfiles}); fopen == nil {
 			o.Firewall, ferr = f.Observe(ctx)
 		}
 	})

@@ -240,7 +240,7 @@ func noteText(notes []string, p schema.Via) string {
 
 func observeFirewall(ctx context.Context, in *diagnose.StatusInput, c *schema.Computer) {
 	var fw firewallReader
-	fwd, err := firewall.Open(ctx, firewall.Config{Backend: c.Firewall})
+	fwd, err := firewall.Open(ctx, firewall.Config{Backend: c.Firewall, WindowsProfiles: c.FirewallProfiles})
 	if err == nil {
 		fw = fwd
 		var v planner.FirewallView
