@@ -268,3 +268,35 @@ computer "c01" {
 		t.Errorf("c00's claim after the collision: %v %v; want 4200 kept", a, ok)
 	}
 }
+
+// TestClaims1000 claims the ports of a 1000-computer fleet in one plan,
+// and reads them back unchanged.
+func TestClaims1000(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000 claims: skipped with -short")
+	}
+	m := etcdtest.Start(t)
+	c := dial(t, []string{m.ClientURL}, "/np")
+	load := func() *schema.Config {
+		var b strings.Builder
+		b.WriteString("network \"office\" {\n  listen_ports = \"10000-19999\"\n}\n")
+		fmt.Fprintf(&b, "computer \"c\" {\n  for_each = range(1000)\n  network = \"office\"\n  service \"crashplan\" {\n    port = \"auto\"\n  }\n}\n")
+		cfg, diags := schema.LoadFiles(map[string][]byte{"main.hcl": []byte(b.String())}, "", schema.Options{})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return cfg
+	}
+	start := time.Now()
+	_, made, diags, err := c.Allocate(context.Background(), load(), schema.AllocateOptions{})
+	if err != nil || diags.HasErrors() || len(made) != 1000 {
+		t.Fatalf("%d claims, %v, %v; want 1000", len(made), err, diags)
+	}
+	claimed := time.Since(start)
+	start = time.Now()
+	_, made, diags, err = c.Allocate(context.Background(), load(), schema.AllocateOptions{})
+	if err != nil || diags.HasErrors() || len(made) != 0 {
+		t.Fatalf("second plan: %d claims, %v, %v; want none", len(made), err, diags)
+	}
+	t.Logf("1000 claims in %s (%d per transaction); read back in %s", claimed.Round(time.Millisecond), claimsPerTxn, time.Since(start).Round(time.Millisecond))
+}
