@@ -237,15 +237,15 @@ func thousands(n int) string {
 }
 
 // stateInUse says where this machine's state shows an assignment in use:
-// the default state file of its computer records a mapping or rule of the
-// service on the port. It reads state only when asked, for a conflict.
+// the state of its computer (its default state file, or its backend's)
+// records a mapping or rule of the service on the port. It reads state only when asked, for a conflict.
 func stateInUse(cfg *schema.Config) func(schema.Assignment) string {
 	return func(a schema.Assignment) string {
 		c := cfg.Computer(strings.TrimPrefix(a.Key.Computer, "computer."))
 		if c == nil {
 			return ""
 		}
-		store := state.NewFileStore(state.DefaultPath(c.Tag()))
+		store := storeFor(c, state.DefaultPath(c.Tag()), false)
 		s, err := store.Read()
 		if err != nil || s == nil || s.Computer != c.Address() {
 			return ""
