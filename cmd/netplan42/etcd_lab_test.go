@@ -79,6 +79,9 @@ func TestLabEtcdBackend(t *testing.T) {
 	r = np("", "fleet", "status")
 	r.want(t, 0, "computer.h1  reporting", "mappings 1 of 1 open", "external address 11.0.0.1")
 	t.Log("\n" + r.stdout)
+	// status and output read the state from etcd too.
+	np("", "status", "--computer", "h1", "--json").want(t, 0, `"/lab/computers/h1/state"`)
+	np("", "output", "--computer", "h1").want(t, 0, "11.0.0.1")
 	np("", "plan", "--computer", "h1", "--detailed-exitcode").want(t, 0, "No changes.")
 	np("", "destroy", "--computer", "h1", "--auto-approve").want(t, 0, "Destroy complete!", "1 destroyed")
 	if got := grepLines(upnpcLines(t, l, 1), "netplan42"); len(got) != 0 {

@@ -92,7 +92,7 @@ func runOutput(ctx context.Context, stdio IO, f *outputFlags) error {
 		}
 		// Read without the lock, as status does: state is replaced by
 		// rename, so a read sees a whole one.
-		if st, err := state.NewFileStore(path).Read(); err == nil && st != nil && st.Computer == c.Address() && st.Router.External.IsValid() {
+		if st, err := storeFor(c, path, f.statePath != "").Read(); err == nil && st != nil && st.Computer == c.Address() && st.Router.External.IsValid() {
 			o.PublicAddress, o.PublicAddressSource = st.Router.External.String(), "router"
 		}
 	}

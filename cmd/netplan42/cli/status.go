@@ -127,11 +127,13 @@ func runStatus(ctx context.Context, stdio IO, f *statusFlags) error {
 // change anything cannot take the lock (that creates its file), and the
 // state file is replaced by atomic rename, so a read sees a whole state.
 func readState(in *diagnose.StatusInput, c *schema.Computer, path string) {
+	explicit := path != ""
 	if path == "" {
 		path = state.DefaultPath(c.Tag())
 	}
-	in.StatePath = path
-	st, err := state.NewFileStore(path).Read()
+	store := storeFor(c, path, explicit) // a backend's, when the config has one
+	in.StatePath = store.Path()
+	st, err := store.Read()
 	switch {
 	case err != nil:
 		in.StateError = err.Error()
