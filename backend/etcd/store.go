@@ -195,11 +195,23 @@ func (s *Store) Lock(ctx context.Context, info state.LockInfo) (func() error, er
 func (s *Store) lockPrefix() string   { return s.key("lock") }
 func (s *Store) readerPrefix() string { return s.key("readers") + "/" }
 
-func (s *Store) lockedError(h state.Holder) *state.LockedError {
+// lockRecord is the value of the exclusive holder's key: who, and the
+// lease it holds the lock under.
+type lockRecord struct {
+	state.Holder
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+// lockedError says the lock is held by h, under a lease of ttl (0: this
+// client's).
+func (s *Store) lockedError(h state.Holder, ttl time.Duration) *state.LockedError {
+	if ttl <= 0 {
+		ttl = s.c.LockTTL
+	}
 	return &state.LockedError{
 		Path:    s.Key(),
 		Holder:  h,
-		Release: fmt.Sprintf("the lock is released when it exits, or within %s of a crash, when its etcd lease expires", s.c.LockTTL),
+		Release: fmt.Sprintf("the lock is released when it exits, or within %s of a crash, when its etcd lease expires", ttl),
 	}
 }
 
@@ -244,9 +256,9 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 			return fail(s.c.unavailable("lock "+s.Key(), err))
 		}
 		if resp.Count > 0 {
-			return fail(s.lockedError(state.Holder{}))
+			return fail(s.lockedError(state.Holder{}, 0))
 		}
-		b, _ := json.Marshal(state.CurrentHolder(info.Operation))
+		b, _ := json.Marshal(lockRecord{state.CurrentHolder(info.Operation), int64(ttl)})
 		// The holder record replaces the mutex key's empty value, if this
 		// session still owns it.
 		tr, err := s.c.cli.Txn(ctx).If(m.IsOwner()).Then(clientv3.OpPut(m.Key(), string(b), clientv3.WithLease(lease))).Commit()
@@ -287,22 +299,22 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 	}, nil
 }
 
-// holder returns the exclusive holder recorded in the lock, or zero. The
-// holder records itself just after taking the mutex, so an empty record is
-// read again briefly.
-func (s *Store) holder(ctx context.Context) state.Holder {
+// holder returns the exclusive holder recorded in the lock and its lease,
+// or zero. The holder records itself just after taking the mutex, so an
+// empty record is read again briefly.
+func (s *Store) holder(ctx context.Context) (state.Holder, time.Duration) {
 	for range 3 {
 		resp, err := s.c.cli.Get(ctx, s.lockPrefix()+"/", clientv3.WithFirstCreate()...)
 		if err != nil || len(resp.Kvs) == 0 {
-			return state.Holder{}
+			return state.Holder{}, 0
 		}
-		var h state.Holder
-		if json.Unmarshal(resp.Kvs[0].Value, &h) == nil {
-			return h
+		var r lockRecord
+		if json.Unmarshal(resp.Kvs[0].Value, &r) == nil {
+			return r.Holder, time.Duration(r.TTLSeconds) * time.Second
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return state.Holder{}
+	return state.Holder{}, 0
 }
 
 // Holder returns the exclusive holder of the lock, or zero when none
@@ -313,7 +325,8 @@ func (s *Store) Holder(ctx context.Context) (state.Holder, error) {
 	if _, err := s.c.cli.Get(ctx, s.lockPrefix()); err != nil {
 		return state.Holder{}, s.c.unavailable("read lock holder of "+s.Key(), err)
 	}
-	return s.holder(ctx), nil
+	h, _ := s.holder(ctx)
+	return h, nil
 }
 
 // Path returns the state's key, as FileStore.Path returns its file: saved

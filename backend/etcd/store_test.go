@@ -143,6 +143,9 @@ func TestKilledHolder(t *testing.T) {
 	if !errors.As(err, &le) || le.Holder.Pid != cmd.Process.Pid || le.Holder.Operation != "apply" {
 		t.Fatalf("lock while the helper holds it = %v; want held by pid %d", err, cmd.Process.Pid)
 	}
+	if !strings.Contains(err.Error(), "within 3s of a crash") {
+		t.Errorf("message %q does not give the holder's lease of 3s", err)
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
