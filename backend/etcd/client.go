@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -87,8 +88,15 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // unavailable wraps an error from a request: what was being done, the
-// endpoints, and ErrUnavailable.
+// endpoints, and ErrUnavailable; a refusal for lack of rights says so
+// instead.
 func (c *Client) unavailable(what string, err error) error {
+	if errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrAuthFailed) ||
+		errors.Is(err, rpctypes.ErrUserEmpty) || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+		// etcd answered: not unavailable, but not allowed.
+		return fmt.Errorf("%s: %s: %w (netplan42 logs in as %s=%q; its role needs read and write on %s)",
+			c, what, err, schema.EnvEtcdUsername, os.Getenv(schema.EnvEtcdUsername), c.prefix)
+	}
 	hint := ""
 	if errors.Is(err, context.DeadlineExceeded) {
 		hint = " (no answer in time: is etcd running, reachable from here, and does it have a quorum?)"

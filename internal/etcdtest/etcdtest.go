@@ -2,6 +2,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -101,6 +102,12 @@ type Options struct {
 	// DialContext reaches a member's client port for the health check,
 	// from where Command runs it; nil dials from here.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ClientTLS, when set, serves the client port over TLS: Args give
+	// etcd its certificate flags, and this is the health check's client
+	// configuration.
+	ClientTLS *tls.Config
+	// Args are more etcd flags, for every member.
+	Args []string
 }
 
 // StartCluster starts an n-member etcd cluster on loopback for t.
@@ -134,11 +141,15 @@ func startCluster(t testing.TB, n int, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{}
+	scheme := "http"
+	if opts.ClientTLS != nil {
+		scheme = "https"
+	}
 	var initial []string
 	for i := range n {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			state:     "new",
 			opts:      opts,
@@ -191,7 +202,7 @@ func (m *Member) spawn() error {
 	if command == nil {
 		command = func(_ context.Context, name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
 	}
-	cmd := command(context.Background(), Binary,
+	cmd := command(context.Background(), Binary, append([]string{
 		"--name", m.Name,
 		"--data-dir", m.Dir,
 		"--listen-client-urls", m.ClientURL,
@@ -203,7 +214,7 @@ func (m *Member) spawn() error {
 		"--initial-cluster-token", "netplan42-test",
 		// No metrics or debug endpoints beyond the client port.
 		"--log-level", "warn",
-	)
+	}, m.opts.Args...)...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	setProcAttr(cmd)
@@ -225,8 +236,8 @@ func (m *Member) spawn() error {
 // the process exits.
 func (m *Member) waitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
-	if m.opts.DialContext != nil {
-		client.Transport = &http.Transport{DialContext: m.opts.DialContext}
+	if m.opts.DialContext != nil || m.opts.ClientTLS != nil {
+		client.Transport = &http.Transport{DialContext: m.opts.DialContext, TLSClientConfig: m.opts.ClientTLS}
 	}
 	m.mu.Lock()
 	done := m.done
