@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,4 +176,91 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestLabEtcdClusterMidApply: netplan42 applies against miniupnpd with its
+// state in a three-member cluster; the leader is killed while the apply
+// waits at its prompt, holding the lock. The apply completes on the two
+// members left, and the state is whole on the killed member once it is
+// back.
+func TestLabEtcdClusterMidApply(t *testing.T) {
+	lab.Require(t)
+	etcdtest.Require(t)
+	l := lab.StartT(t, lab.Spec{Hosts: 1, NoNATPMP: true})
+	h := l.Host(1)
+	cl := etcdtest.StartWith(t, 3, etcdtest.Options{Command: h.Command, DialContext: h.DialContext})
+	eps := `"` + strings.Join(cl.Endpoints(), `", "`) + `"`
+	block := fmt.Sprintf("backend \"etcd\" {\n  endpoints = [%s]\n  prefix    = \"/lab\"\n}\n", eps)
+	dir := writeConfig(t, block+labConfig(`["upnp"]`, "none", computerBlock("h1", `"auto"`)))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	apply := h.Command(ctx, binary, "apply", "--config", dir, "--computer", "h1")
+	stdin, _ := apply.StdinPipe()
+	out := &syncBuf{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { apply.Process.Kill(); apply.Wait() })
+	eventually(t, 30*time.Second, "apply asks for yes", func() bool { return strings.Contains(out.String(), "Enter a value") })
+
+	// Kill the leader, as a crash would.
+	leader := findLeader(t, cl, h)
+	leader.Kill()
+	killed := time.Now()
+	io.WriteString(stdin, "yes\n")
+	stdin.Close()
+	if err := apply.Wait(); err != nil {
+		t.Fatalf("apply after the leader was killed: %v\n%s", err, out.String())
+	}
+	t.Logf("leader %s killed at the prompt; apply finished %s later", leader.Name, time.Since(killed).Round(100*time.Millisecond))
+	if !strings.Contains(out.String(), "Apply complete! Resources: 1 added") {
+		t.Fatalf("apply output:\n%s", out.String())
+	}
+	if got := grepLines(upnpcLines(t, l, 1), "netplan42:h1/crashplan"); len(got) != 1 {
+		t.Fatalf("upnpc -l shows %q, want our mapping", got)
+	}
+	leader.Restart(t)
+	// The restarted member alone holds the whole state.
+	alone := writeConfig(t, fmt.Sprintf("backend \"etcd\" {\n  endpoints = [%q]\n  prefix    = \"/lab\"\n}\n", leader.ClientURL)+
+		labConfig(`["upnp"]`, "none", computerBlock("h1", `"auto"`)))
+	eventually(t, 20*time.Second, "the restarted member serves the state", func() bool {
+		r := runCmd(t, h.Command(ctx, binary, "show", "--config", alone, "--computer", "h1"), "")
+		return r.code == 0 && strings.Contains(r.stdout, "serial 1") && strings.Contains(r.stdout, "TCP 1024 -> 192.0.2.10:1024")
+	})
+	np := func(args ...string) result {
+		return runCmd(t, h.Command(ctx, binary, append(args, "--config", dir)...), "")
+	}
+	np("plan", "--computer", "h1", "--detailed-exitcode").want(t, 0, "No changes.")
+	np("destroy", "--computer", "h1", "--auto-approve").want(t, 0, "1 destroyed")
+}
+
+// findLeader returns the cluster's leader, as each member's
+// /v3/maintenance/status (etcd's JSON gateway) says, asked from inside h.
+func findLeader(t *testing.T, cl *etcdtest.Cluster, h *lab.Namespace) *etcdtest.Member {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: h.DialContext}}
+	for _, m := range cl.Members {
+		resp, err := c.Post(m.ClientURL+"/v3/maintenance/status", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Header struct {
+				MemberID string `json:"member_id"`
+			} `json:"header"`
+			Leader string `json:"leader"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("status of %s: %v", m.Name, err)
+		}
+		if st.Leader != "" && st.Leader == st.Header.MemberID {
+			return m
+		}
+	}
+	t.Fatal("no member says it is the leader")
+	return nil
 }
