@@ -209,3 +209,74 @@ func TestEtcdFleetStatus(t *testing.T) {
 	r.want(t, 0, "computer.box  SILENT since ", "Fleet: 3 computers: 1 silent, 2 never reported.")
 	t.Log("\n" + r.stdout)
 }
+
+// TestEtcdTwentyPlansAtOnce: 20 netplan42 processes, one per computer,
+// plan at once against one etcd: 20 distinct ports, the same on a second
+// round and after etcd restarts.
+func TestEtcdTwentyPlansAtOnce(t *testing.T) {
+	m := etcdtest.Start(t)
+	var b strings.Builder
+	b.WriteString(etcdBlock(m.ClientURL))
+	b.WriteString("network \"home\" {\n  listen_ports = \"4200-4299\"\n  router {\n    protocols = [\"manual\"]\n  }\n}\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "computer \"c%02d\" {\n  network  = \"home\"\n  firewall = \"none\"\n  service \"crashplan\" {\n    port   = \"auto\"\n    expose = \"internet\"\n  }\n}\n", i)
+	}
+	dir := writeConfig(t, b.String())
+	round := func() map[string]string {
+		t.Helper()
+		type out struct {
+			name string
+			r    result
+		}
+		ch := make(chan out, 20)
+		start := time.Now()
+		for i := range 20 {
+			go func() {
+				name := fmt.Sprintf("c%02d", i)
+				cmd := exec.Command(binary, "plan", "--computer", name, "--state", filepath.Join(t.TempDir(), name+".json"))
+				cmd.Dir = dir
+				var o, e bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &o, &e
+				err := cmd.Run()
+				code := 0
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				} else if err != nil {
+					code = -1
+				}
+				ch <- out{name, result{code, o.String(), e.String()}}
+			}()
+		}
+		ports := map[string]string{}
+		for range 20 {
+			o := <-ch
+			if o.r.code != 0 {
+				t.Fatalf("plan of %s: exit %d\n%s%s", o.name, o.r.code, o.r.stdout, o.r.stderr)
+			}
+			// Its own forward: "forward TCP port 4207 to ...".
+			_, rest, ok := strings.Cut(o.r.stdout, "forward TCP port ")
+			if !ok {
+				t.Fatalf("plan of %s shows no forward:\n%s", o.name, o.r.stdout)
+			}
+			ports[o.name] = strings.Fields(rest)[0]
+		}
+		t.Logf("20 plans at once in %s", time.Since(start).Round(time.Millisecond))
+		return ports
+	}
+	first := round()
+	seen := map[string]string{}
+	for name, p := range first {
+		if other, ok := seen[p]; ok {
+			t.Fatalf("%s and %s both got port %s", name, other, p)
+		}
+		seen[p] = name
+	}
+	if again := round(); fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Fatalf("second round: %v; first: %v", again, first)
+	}
+	m.Stop()
+	m.Restart(t)
+	if after := round(); fmt.Sprint(after) != fmt.Sprint(first) {
+		t.Fatalf("after an etcd restart: %v; before: %v", after, first)
+	}
+}
