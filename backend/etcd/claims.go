@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -136,8 +137,20 @@ func (c *Client) Allocate(ctx context.Context, cfg *schema.Config, opts schema.A
 			return nil, nil, nil, err
 		}
 		next, changes, diags := schema.AllocateWith(cfg, cl.Lock, opts)
-		if diags.HasErrors() || opts.Readonly || len(changes) == 0 {
+		if diags.HasErrors() || opts.Readonly {
 			return next, append(made, changes...), diags, nil
+		}
+		if len(changes) == 0 {
+			// A service whose protocol changed keeps its port: its
+			// port keys follow its protocols.
+			err := c.syncProtocols(ctx, cfg, cl)
+			if errors.Is(err, ErrClaimConflict) {
+				continue
+			}
+			if err != nil {
+				return nil, made, nil, err
+			}
+			return next, made, diags, nil
 		}
 		done, err := c.apply(ctx, cfg, cl, changes)
 		made = append(made, changes[:done]...)
@@ -209,6 +222,54 @@ func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, chan
 		n++
 	}
 	return done, flush()
+}
+
+// syncProtocols creates the port keys of protocols a claimed service has
+// gained in cfg, and deletes those of protocols it lost, in one
+// transaction that holds only if the keys are as cl read them.
+func (c *Client) syncProtocols(ctx context.Context, cfg *schema.Config, cl *Claims) error {
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	for _, comp := range cfg.Computers {
+		for _, s := range comp.Services {
+			k := schema.AssignmentKey{Network: comp.Network, Computer: comp.Address(), Service: s.Name}
+			a, ok := cl.Lock.Lookup(k)
+			if !ok || !s.Auto {
+				continue
+			}
+			want := map[string]bool{}
+			for _, p := range s.Protocols() {
+				want[c.portKey(k.Network, p, a.Port)] = true
+			}
+			for _, kr := range cl.keys[k] {
+				if want[kr.key] {
+					delete(want, kr.key)
+					continue
+				}
+				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(kr.key), "=", kr.rev))
+				ops = append(ops, clientv3.OpDelete(kr.key))
+			}
+			v, _ := json.Marshal(claim{Computer: k.Computer, Service: k.Service})
+			for _, pk := range slices.Sorted(maps.Keys(want)) {
+				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pk), "=", 0))
+				ops = append(ops, clientv3.OpPut(pk, string(v)))
+			}
+		}
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), 4*claimsPerTxn)
+		tctx, cancel := opCtx(ctx)
+		resp, err := c.cli.Txn(tctx).If(cmps[:n]...).Then(ops[:n]...).Commit()
+		cancel()
+		if err != nil {
+			return c.unavailable("update the protocols of port claims under "+c.networksPrefix(), err)
+		}
+		if !resp.Succeeded {
+			return ErrClaimConflict
+		}
+		cmps, ops = cmps[n:], ops[n:]
+	}
+	return nil
 }
 
 // changeOps returns the conditions and operations of one change.

@@ -300,3 +300,46 @@ func TestClaims1000(t *testing.T) {
 	}
 	t.Logf("1000 claims in %s (%d per transaction); read back in %s", claimed.Round(time.Millisecond), claimsPerTxn, time.Since(start).Round(time.Millisecond))
 }
+
+// TestClaimsProtocolChange: a service that goes from tcp to both keeps
+// its port and gains its udp key; back to tcp, the udp key goes.
+func TestClaimsProtocolChange(t *testing.T) {
+	m := etcdtest.Start(t)
+	c := dial(t, []string{m.ClientURL}, "/np")
+	ctx := context.Background()
+	load := func(proto string) *schema.Config {
+		src := fmt.Sprintf("network \"office\" {\n  listen_ports = \"4200-4299\"\n}\ncomputer \"a\" {\n  network = \"office\"\n  service \"s\" {\n    port = \"auto\"\n    protocol = %q\n  }\n}\n", proto)
+		cfg, diags := schema.LoadFiles(map[string][]byte{"main.hcl": []byte(src)}, "", schema.Options{})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return cfg
+	}
+	keys := func() []string {
+		resp, err := c.cli.Get(ctx, "/np/networks/office/ports/", withPrefix()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ks []string
+		for _, kv := range resp.Kvs {
+			ks = append(ks, string(kv.Key))
+		}
+		return ks
+	}
+	for _, step := range []struct {
+		proto string
+		want  []string
+	}{
+		{"tcp", []string{"/np/networks/office/ports/tcp/4200"}},
+		{"both", []string{"/np/networks/office/ports/tcp/4200", "/np/networks/office/ports/udp/4200"}},
+		{"udp", []string{"/np/networks/office/ports/udp/4200"}},
+	} {
+		cfg := load(step.proto)
+		if _, _, diags, err := c.Allocate(ctx, cfg, schema.AllocateOptions{}); err != nil || diags.HasErrors() {
+			t.Fatal(err, diags)
+		}
+		if got := keys(); !slices.Equal(got, step.want) || cfg.Computers[0].Services[0].Port != 4200 {
+			t.Errorf("protocol %s: keys %v, port %d; want %v on 4200", step.proto, got, cfg.Computers[0].Services[0].Port, step.want)
+		}
+	}
+}
