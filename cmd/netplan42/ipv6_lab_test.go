@@ -24,15 +24,7 @@ import (
 func TestLabPCPDualStack(t *testing.T) {
 	r := newLab(t, lab.Spec{Hosts: 1, NoUPnP: true, IPv6: true}, labConfig(`["pcp"]`, "iptables", computerBlock("h1", "4242")))
 	h := r.l.Host(1)
-	for _, ipt := range []string{"iptables", "ip6tables"} {
-		h.MustRun(t, ipt, "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
-		h.MustRun(t, ipt, "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
-		if ipt == "ip6tables" {
-			// Neighbour discovery, or nothing reaches the host at all.
-			h.MustRun(t, ipt, "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
-		}
-		h.MustRun(t, ipt, "-P", "INPUT", "DROP")
-	}
+	dropInbound(t, h)
 	ctx := context.Background()
 
 	p := r.np(1, "plan", "--detailed-exitcode")
@@ -210,5 +202,21 @@ func TestLabCheckIPv6(t *testing.T) {
 	out, ok = r.checkFromInternet("--timeout", "2s", addr)
 	if !ok || !strings.Contains(out, "2 passed, 0 failed") {
 		t.Fatalf("after apply: want both paths to pass, got ok=%v:\n%s", ok, out)
+	}
+}
+
+// dropInbound makes lab host h drop inbound traffic it was not told about,
+// in both families, like a hardened machine: only netplan42's rule can
+// let a service's port through.
+func dropInbound(t *testing.T, h *lab.Namespace) {
+	t.Helper()
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		h.MustRun(t, ipt, "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+		h.MustRun(t, ipt, "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+		if ipt == "ip6tables" {
+			// Neighbour discovery, or nothing reaches the host at all.
+			h.MustRun(t, ipt, "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
+		}
+		h.MustRun(t, ipt, "-P", "INPUT", "DROP")
 	}
 }

@@ -29,15 +29,7 @@ import (
 func TestLabUPnPDualStack(t *testing.T) {
 	r := newLab(t, lab.Spec{Hosts: 1, NoNATPMP: true, IPv6: true}, labConfig(`["upnp"]`, "iptables", computerBlock("h1", "4242")))
 	h := r.l.Host(1)
-	for _, ipt := range []string{"iptables", "ip6tables"} {
-		h.MustRun(t, ipt, "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
-		h.MustRun(t, ipt, "-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
-		if ipt == "ip6tables" {
-			// Neighbour discovery, or nothing reaches the host at all.
-			h.MustRun(t, ipt, "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
-		}
-		h.MustRun(t, ipt, "-P", "INPUT", "DROP")
-	}
+	dropInbound(t, h)
 	ctx := context.Background()
 
 	p := r.np(1, "plan", "--detailed-exitcode")
