@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,10 +148,11 @@ func TestLabAgentPCPRenewals(t *testing.T) {
 	a.stop(t, syscall.SIGTERM)
 }
 
-// TestLabPCPForeignLeftAlone: another host's NAT-PMP/PCP mapping and its
-// UPnP IPv6 pinhole, made with the independent natpmpc and upnpc, are
-// untouched by our apply and destroy over PCP: still on the router, still
-// forwarding.
+// TestLabPCPForeignLeftAlone: another host's mappings and pinholes are
+// untouched by our apply and destroy over PCP, still on the router and
+// still forwarding: a NAT-PMP mapping and a UPnP pinhole made with the
+// independent natpmpc and upnpc, and a PCP mapping and pinhole made by
+// another user's netplan42 (a config and state h1 knows nothing of).
 func TestLabPCPForeignLeftAlone(t *testing.T) {
 	r := newLab(t, lab.Spec{Hosts: 2, IPv6: true}, labConfig(`["pcp"]`, "none", computerBlock("h1", "4242")))
 	ctx := context.Background()
@@ -158,8 +160,19 @@ func TestLabPCPForeignLeftAlone(t *testing.T) {
 	if out, err := r.l.UPnPC6(ctx, 2, "-A", "", "0", r.l.HostAddr6(2).String(), "5000", "TCP", "3600"); err != nil {
 		t.Fatalf("upnpc -6 -A: %v\n%s", err, out)
 	}
+	other := writeConfig(t, labConfig(`["pcp"]`, "none", computerBlock("h2", "5001")))
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := r.l.Host(2).Command(cctx, binary, "apply", "--auto-approve", "--config", other, "--computer", "h2", "--state", filepath.Join(t.TempDir(), "h2.json"))
+	runCmd(t, cmd, "").want(t, 0, "2 added")
 	foreign := func(when string) {
 		t.Helper()
+		if from, err := r.l.ProveForward(ctx, 2, 5001, 5001); err != nil || from.Addr() != r.l.InternetAddr() {
+			t.Errorf("%s: host2's PCP mapping: %v %v", when, from, err)
+		}
+		if _, err := r.l.ProveReach6(ctx, 2, 5001); err != nil {
+			t.Errorf("%s: host2's PCP pinhole: %v", when, err)
+		}
 		if got := grepLines(r.upnpcLines(1), "5000->192.0.2.11:5000"); len(got) != 1 {
 			t.Errorf("%s: host2's mapping: %q", when, got)
 		}
@@ -174,14 +187,14 @@ func TestLabPCPForeignLeftAlone(t *testing.T) {
 	r.np(1, "apply", "--auto-approve").want(t, 0, "2 added")
 	foreign("after apply")
 	out, _ := r.l.Pinholes6(ctx)
-	if rules, _ := lab.ParsePinholes(out); len(rules) != 2 {
-		t.Errorf("want host2's pinhole and ours:\n%s", out)
+	if rules, _ := lab.ParsePinholes(out); len(rules) != 3 {
+		t.Errorf("want host2's two pinholes and ours:\n%s", out)
 	}
 	r.np(1, "destroy", "--auto-approve").want(t, 0, "2 destroyed")
 	foreign("after destroy")
 	out, _ = r.l.Pinholes6(ctx)
-	if rules, _ := lab.ParsePinholes(out); len(rules) != 1 || rules[0].Internal != r.l.HostAddr6(2) {
-		t.Errorf("want host2's pinhole alone:\n%s", out)
+	if rules, _ := lab.ParsePinholes(out); len(rules) != 2 || rules[0].Internal != r.l.HostAddr6(2) || rules[1].Internal != r.l.HostAddr6(2) {
+		t.Errorf("want host2's pinholes alone:\n%s", out)
 	}
 }
 
