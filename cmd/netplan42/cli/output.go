@@ -38,7 +38,7 @@ It reads the config, the lock file and state, and changes nothing.`,
 	f.configFlags.register(cmd, false)
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
-	fl.StringVar(&f.statePath, "state", "", "state file, for the router's external address (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")
+	fl.StringVar(&f.statePath, "state", "", "state file, for the router's external address"+stateDefaultHelp)
 	fl.BoolVar(&f.json, "json", false, "print JSON (format_version "+outputFormatVersion+")")
 	return cmd
 }

@@ -66,7 +66,7 @@ func (f *targetFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
 	fl.StringVar(&f.network, "network", "", "the router part of every computer in network NAME, applied from this machine (a router netplan42 administers over SSH); no host firewall")
 	fl.BoolVar(&f.acceptNewHostKey, "accept-new-host-key", false, "with --network: trust an SSH router's host key that known_hosts does not hold yet, and record it there (trust on first use); a changed key is refused all the same")
-	fl.StringVar(&f.statePath, "state", "", "state file (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")
+	fl.StringVar(&f.statePath, "state", "", "state file"+stateDefaultHelp)
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock instead of failing at once")
 }
 
@@ -449,3 +449,7 @@ func printPlan(w io.Writer, p *planner.Plan, asJSON, color bool) error {
 	}
 	return planner.Render(w, p, planner.RenderOptions{Color: color})
 }
+
+// stateDefaultHelp says in --state's help where the state file is by
+// default on this system, for this user (state.DefaultPath).
+var stateDefaultHelp = " (default: " + state.DefaultPath("NAME") + "; the system's directory as root or administrator, else the user's)"

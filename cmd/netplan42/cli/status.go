@@ -75,7 +75,7 @@ what the OS lets it see and says what it could not.`,
 	f.configFlags.register(cmd, false)
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
-	fl.StringVar(&f.statePath, "state", "", "state file to read (default: /var/lib/netplan42/NAME.json as root, else ~/.local/state/netplan42/NAME.json)")
+	fl.StringVar(&f.statePath, "state", "", "state file to read"+stateDefaultHelp)
 	fl.BoolVar(&f.json, "json", false, "print the status as JSON (format_version "+diagnose.FormatVersion+")")
 	return cmd
 }
