@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// Privileged reports whether this process runs as root (an elevated
+// administrator on Windows): the one that may read the system's state
+// directory, every process's sockets and the firewall.
+func Privileged() bool { return isAdmin() }
+
 // DefaultPath returns where the state of the computer tagged computerTag
 // (nas, desk[alice]) lives on this host. NAME is FileName of the tag. For
 // an administrator (root; on Windows an elevated process) it is the

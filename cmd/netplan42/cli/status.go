@@ -92,7 +92,7 @@ func runStatus(ctx context.Context, stdio IO, f *statusFlags) error {
 	n := cfg.Networks[c.Network]
 	in := diagnose.StatusInput{
 		Computer: c, Network: n, Computers: cfg.Computers, Now: nowFunc(),
-		Root: os.Geteuid() == 0, PendingAssignments: pending,
+		Root: state.Privileged(), PendingAssignments: pending,
 	}
 	readState(&in, c, f.statePath)
 	var prior planner.Prior
@@ -251,7 +251,7 @@ func observeFirewall(ctx context.Context, in *diagnose.StatusInput, c *schema.Co
 			return
 		}
 	}
-	if errors.Is(err, firewall.ErrPermission) || os.Geteuid() != 0 {
+	if errors.Is(err, firewall.ErrPermission) || !state.Privileged() {
 		in.FirewallNeedsRoot = true
 		return
 	}
