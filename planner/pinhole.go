@@ -178,14 +178,19 @@ func (pl *planning) pinholes() {
 			continue
 		}
 		c := Change{Address: r.Address, Kind: KindPinhole, Action: Delete, Before: pinholeObj(*r.Pinhole), Reason: pl.removedReason()}
-		if g, why := gone(r); g {
+		if g, goneWhy := gone(r); g {
 			c.StateOnly = true
-			c.Reason = why + "; removing it from state"
-		} else if why != "" && !pl.Destroy && !v.Can.Pinholes {
-			// The router can no longer be asked: the pinhole ends with
-			// its lease.
+			c.Reason = goneWhy + "; removing it from state"
+		} else if !v.Can.Pinholes {
+			// The router cannot be asked about pinholes now (this
+			// computer lost its IPv6 address, or the router stopped
+			// answering over IPv6): a delete could only fail, run after
+			// run. The pinhole ends with its lease.
 			c.StateOnly = true
-			c.Reason = pl.removedReason() + "; " + why + ", so it is left to end with its lease"
+			c.Reason = fmt.Sprintf("no IPv6 pinhole can be made or removed now (%s): forgotten, it ends with its lease", orDash(v.NoPinholes, "the router cannot be asked about pinholes"))
+			if pl.Destroy {
+				c.Reason = "netplan42 destroy; " + c.Reason
+			}
 		}
 		pl.add(c)
 	}

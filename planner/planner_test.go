@@ -497,6 +497,26 @@ func pinholeScenarios(base func() Input) []scenario {
 		wantCounts(t, p, 0, 0, 4, 0)
 	}})
 
+	// This computer lost its IPv6 address (a laptop on an IPv4-only
+	// network): the pinhole cannot be deleted, so it is forgotten and
+	// ends with its lease, instead of an apply that fails every time.
+	in = base()
+	in.Network.Router.Protocols = []schema.Via{schema.ViaPCP}
+	in.Observed.Router = pcpView()
+	in.Observed.Router.Can.Pinholes, in.Observed.Router.InternalAddress6 = false, netip.Addr{}
+	in.Observed.Router.NoPinholes = "this host has no IPv6 default route or no global IPv6 address"
+	in.Observed.Firewall = fwView(true, ruleCP, ruleSMB)
+	in.Prior = applied()
+	s = append(s, scenario{"pinhole-ipv6-lost", in, func(t *testing.T, p *Plan) {
+		c := findChange(p, `router_pinhole.crashplan["tcp"]`)
+		if c == nil || c.Action != Delete || !c.StateOnly || !strings.Contains(c.Reason, "no global IPv6 address") {
+			t.Errorf("pinhole change %+v", c)
+		}
+		if p.HasErrors() {
+			t.Errorf("diagnostics %+v", p.Diagnostics)
+		}
+	}})
+
 	// ip_versions = ["ipv6"]: a pinhole, no mapping; on a router without
 	// pinholes it warns.
 	in = base()
