@@ -107,9 +107,14 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 	var diags hcl.Diagnostics
 	var changes []LockChange
 
+	// Each pool's owners come from the lock file: size the maps for them.
+	inLock := make(map[string]int, len(cfg.Networks))
+	for _, a := range lock.Assignments {
+		inLock[a.Key.Network]++
+	}
 	pools := make(map[string]*pool, len(cfg.Networks))
 	for name, n := range cfg.Networks {
-		p := &pool{n: n, owner: map[uint16]AssignmentKey{}, next: int(n.ListenPorts.First)}
+		p := &pool{n: n, owner: make(map[uint16]AssignmentKey, inLock[name]), next: int(n.ListenPorts.First)}
 		for _, r := range n.ReservedPorts {
 			p.reserved.add(r)
 			p.taken.add(r)
@@ -159,7 +164,7 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 	if lockName == "" {
 		lockName = LockFileName
 	}
-	kept := map[AssignmentKey]bool{}
+	kept := make(map[AssignmentKey]bool, len(lock.Assignments))
 	moved := map[AssignmentKey]LockChange{}
 
 	// Existing assignments first, so that they hold their ports before

@@ -169,10 +169,13 @@ func loadStreaming(files map[string][]byte, dir string, opts Options) (l *loader
 // syntax error, or a non-computer block in a piece thought to hold only
 // computers, fails the piece.
 func (sp *sPiece) parseBlocks(name string, keep bool) {
-	f, diags := parseConfig(sp.p.src, name, sp.p.start)
-	if f == nil || diags.HasErrors() {
-		sp.failed = true
-		return
+	f, ok := quickParse(sp.p.src, name, sp.p.start)
+	if !ok {
+		var diags hcl.Diagnostics
+		if f, diags = parseConfig(sp.p.src, name, sp.p.start); f == nil || diags.HasErrors() {
+			sp.failed = true
+			return
+		}
 	}
 	content, diags := f.Body.Content(rootSchema)
 	if len(diags) > 0 {
