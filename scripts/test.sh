@@ -70,10 +70,10 @@ wait "$restpid" || status=1
 cat "$restlog"
 
 # The parsers of what users hand netplan42 are fuzzed briefly on every run
-# (longer by hand: FUZZTIME=10m): the lock file, and config loading with
-# nesting. Only on a full run, not when arguments pick tests.
+# (longer by hand: FUZZTIME=10m): the lock file, config loading with
+# nesting, and the plain-subset parser against hclsyntax. Only on a full run, not when arguments pick tests.
 if [ $# -eq 0 ] && [ $status -eq 0 ]; then
-	for target in FuzzParseLock FuzzLoad; do
+	for target in FuzzParseLock FuzzLoad FuzzQuickParse; do
 		go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-20s}" ./schema || status=1
 	done
 fi
