@@ -29,7 +29,8 @@ type Firewall struct {
 	name  string
 	kind  string // the config's name for the backend: iptables, nftables, pf, none
 	b     backend
-	notes []string // said with every observation
+	notes []string  // said with every observation
+	pre   *prefetch // listings started at open, for the first observation
 }
 
 // backend is what each firewall tool implements.
@@ -105,6 +106,7 @@ func (f *Firewall) Kind() string { return f.kind }
 // rules that decide our traffic first.
 func (f *Firewall) Observe(ctx context.Context) (planner.FirewallView, error) {
 	v, err := f.b.observe(ctx)
+	f.pre.stop()
 	v.Backend, v.Kind = f.name, f.kind
 	if err != nil {
 		return v, err
@@ -121,6 +123,7 @@ func (f *Firewall) Observe(ctx context.Context) (planner.FirewallView, error) {
 // hooked into the input path; with no rules it removes all our objects and
 // hooks. It never changes a rule, chain or policy netplan42 does not own.
 func (f *Firewall) Sync(ctx context.Context, rules []planner.Rule) error {
+	f.pre.stop()
 	return f.b.sync(ctx, rules)
 }
 

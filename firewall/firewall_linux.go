@@ -9,43 +9,64 @@ import (
 // openLinux opens the iptables or nftables backend, the Linux-only ones
 // (knftables and the nft/iptables tools exist only there).
 func openLinux(ctx context.Context, backend string, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
+	return openLinuxWith(ctx, backend, newPrefetch(run), lookPath)
+}
+
+// openLinuxWith opens the backend with its first listings started at
+// once, read through pre until the first Observe or Sync.
+func openLinuxWith(ctx context.Context, backend string, pre *prefetch, lookPath func(string) (string, error)) (*Firewall, error) {
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
 	if backend == "iptables" {
-		b, err := openIptables(ctx, run, lookPath)
+		b, err := openIptables(ctx, pre, lookPath)
 		if err != nil {
+			pre.stop()
 			return nil, err
 		}
-		return &Firewall{name: b.name(), kind: "iptables", b: b}, nil
+		return &Firewall{name: b.name(), kind: "iptables", b: b, pre: pre}, nil
 	}
-	b, err := openNft(run, has)
+	b, err := openNft(pre.runFunc, has)
 	if err != nil {
+		pre.stop()
 		return nil, err
 	}
-	return &Firewall{name: "nftables", kind: "nftables", b: b}, nil
+	pre.start(ctx, "nft", "-j", "list", "ruleset")
+	pre.start(ctx, "nft", "-a", "list", "ruleset")
+	if b.legacySave != "" {
+		pre.start(ctx, b.legacySave)
+	}
+	return &Firewall{name: "nftables", kind: "nftables", b: b, pre: pre}, nil
 }
 
 // openAutoLinux picks nftables, iptables or none from the tools installed
 // and the rules the kernel holds.
 func openAutoLinux(ctx context.Context, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
+	pre := newPrefetch(run)
 	choice := ""
 	if has("nft") {
-		out, err := run(ctx, nil, "nft", "-j", "list", "ruleset")
+		pre.start(ctx, "nft", "-j", "list", "ruleset")
+		if has("iptables-legacy-save") {
+			pre.start(ctx, "iptables-legacy-save")
+		}
+		out, err := pre.runFunc(ctx, nil, "nft", "-j", "list", "ruleset")
 		if err != nil {
+			pre.stop()
 			return nil, fmt.Errorf("auto backend: %w", err)
 		}
 		rs, err := parseNftJSON(out)
 		if err != nil {
+			pre.stop()
 			return nil, fmt.Errorf("auto backend: %w", err)
 		}
-		choice = autoChoice(rs, has("iptables"), legacyHoldsRules(ctx, run, has))
+		choice = autoChoice(rs, has("iptables"), legacyHoldsRules(ctx, pre.runFunc, has))
 	} else if has("iptables") {
 		choice = "iptables"
 	}
 	if choice == "" {
+		pre.stop()
 		return &Firewall{name: "none", kind: "none", b: noneBackend{}, notes: []string{"auto: neither nft nor iptables is installed; netplan42 manages no firewall here"}}, nil
 	}
-	return openLinux(ctx, choice, run, lookPath)
+	return openLinuxWith(ctx, choice, pre, lookPath)
 }
 
 func openNft(run runFunc, has func(string) bool) (*nftBackend, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	goldenfile "github.com/netplan42/netplan42/internal/golden"
@@ -32,6 +33,7 @@ func readTestdata(t testing.TB, name string) []byte {
 
 // fakeRun answers commands from a table; unknown commands fail.
 type fakeRun struct {
+	mu    sync.Mutex // prefetched listings run concurrently
 	out   map[string]string
 	calls []string
 	stdin []string
@@ -39,6 +41,8 @@ type fakeRun struct {
 
 func (f *fakeRun) run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	cmd := commandLine(name, args)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, cmd)
 	f.stdin = append(f.stdin, string(stdin))
 	out, ok := f.out[cmd]

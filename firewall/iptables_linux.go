@@ -3,6 +3,7 @@ package firewall
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/netplan42/netplan42/planner"
@@ -77,36 +78,80 @@ func (b *iptablesBackend) name() string { return "iptables (" + b.variant + ")" 
 const maxIptablesComment = 255
 
 // openIptables finds the iptables tools and picks the variant: the one
-// `iptables --version` names, unless only the other one holds rules.
-func openIptables(ctx context.Context, run runFunc, lookPath func(string) (string, error)) (*iptablesBackend, error) {
-	out, err := run(ctx, nil, "iptables", "--version")
-	if err != nil {
-		return nil, fmt.Errorf("iptables backend: %w (apt-get install iptables)", err)
+// iptables is (see variantOfTool), unless only the other one holds rules.
+// The save listings of both variants and families, and nft's chains, start
+// together; observe reads them through pre.
+func openIptables(ctx context.Context, pre *prefetch, lookPath func(string) (string, error)) (*iptablesBackend, error) {
+	run := pre.runFunc
+	variant, ok := variantOfTool(lookPath)
+	if !ok {
+		out, err := run(ctx, nil, "iptables", "--version")
+		if err != nil {
+			return nil, fmt.Errorf("iptables backend: %w (apt-get install iptables)", err)
+		}
+		variant = variantOf(string(out))
 	}
-	variant := variantOf(string(out))
 	b := &iptablesBackend{run: run, variant: variant}
 	_, nftErr := lookPath("nft")
 	b.nft = nftErr == nil
 
 	other := map[string]string{"nf_tables": "legacy", "legacy": "nf_tables"}[variant]
-	if save := saveCmd(lookPath, other, false); save != "iptables-save" {
+	otherSave := saveCmd(lookPath, other, false)
+	bothInstalled := otherSave != "iptables-save"
+	v6save := saveCmd(lookPath, variant, true)
+	_, v6err := lookPath(v6save)
+	pre.start(ctx, saveCmd(lookPath, variant, false))
+	if bothInstalled {
+		pre.start(ctx, otherSave)
+	}
+	if v6err == nil {
+		pre.start(ctx, v6save)
+	}
+	if b.nft {
+		pre.start(ctx, "nft", "-j", "list", "chains")
+	}
+	if bothInstalled {
 		// Both variants installed: prefer the one that holds rules.
 		mine, _ := run(ctx, nil, saveCmd(lookPath, variant, false))
-		theirs, err := run(ctx, nil, save)
+		theirs, err := run(ctx, nil, otherSave)
 		if err == nil && !holdsRules(mine) && holdsRules(theirs) {
 			variant, other = other, variant
 			b.variant = variant
+			v6save = saveCmd(lookPath, variant, true)
+			_, v6err = lookPath(v6save)
 		}
 		b.otherSave = saveCmd(lookPath, other, false)
 	}
 	b.fams = []ipFamily{{false, "iptables", saveCmd(lookPath, variant, false), restoreCmd(lookPath, variant, false)}}
-	v6 := ipFamily{true, "ip6tables", saveCmd(lookPath, variant, true), restoreCmd(lookPath, variant, true)}
-	if _, err := lookPath(v6.save); err == nil {
+	v6 := ipFamily{true, "ip6tables", v6save, restoreCmd(lookPath, variant, true)}
+	if v6err == nil {
 		if _, err := run(ctx, nil, v6.save); err == nil {
 			b.fams = append(b.fams, v6)
 		}
 	}
 	return b, nil
+}
+
+// variantOfTool tells the variant from what iptables is: Debian's
+// alternatives link it to xtables-nft-multi or xtables-legacy-multi, which
+// saves running `iptables --version`. ok is false when the link says
+// neither.
+func variantOfTool(lookPath func(string) (string, error)) (variant string, ok bool) {
+	p, err := lookPath("iptables")
+	if err != nil {
+		return "", false
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", false
+	}
+	switch base := filepath.Base(real); {
+	case strings.Contains(base, "nft"):
+		return "nf_tables", true
+	case strings.Contains(base, "legacy"):
+		return "legacy", true
+	}
+	return "", false
 }
 
 // variantOf reads `iptables --version`: "iptables v1.8.9 (nf_tables)";

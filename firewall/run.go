@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -97,4 +98,73 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
+}
+
+// prefetch runs listings together at open that an observe right after
+// would otherwise run one after another (iptables-save for each family
+// and variant, nft's listings): a plan then waits for the slowest tool,
+// not for their sum. A listing started here answers every read of it until
+// stop, which Observe and Sync call: a later read (apply's, after the user
+// confirmed) runs afresh.
+type prefetch struct {
+	run     runFunc
+	mu      sync.Mutex
+	fetches map[string]*fetch // by command line
+}
+
+type fetch struct {
+	done chan struct{}
+	out  []byte
+	err  error
+}
+
+func newPrefetch(run runFunc) *prefetch {
+	return &prefetch{run: run, fetches: map[string]*fetch{}}
+}
+
+// start runs the listing in the background, unless it runs already.
+func (p *prefetch) start(ctx context.Context, name string, args ...string) {
+	cmd := commandLine(name, args)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fetches == nil || p.fetches[cmd] != nil {
+		return
+	}
+	f := &fetch{done: make(chan struct{})}
+	p.fetches[cmd] = f
+	go func() {
+		defer close(f.done)
+		f.out, f.err = p.run(ctx, nil, name, args...)
+	}()
+}
+
+// runFunc reads through the prefetched listings: a command started (and
+// not stopped) answers from its result; anything else, and anything with
+// input, runs.
+func (p *prefetch) runFunc(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	if stdin == nil {
+		p.mu.Lock()
+		f := p.fetches[commandLine(name, args)]
+		p.mu.Unlock()
+		if f != nil {
+			select {
+			case <-f.done:
+				return f.out, f.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return p.run(ctx, stdin, name, args...)
+}
+
+// stop makes every later read run afresh; listings in flight finish on
+// their own.
+func (p *prefetch) stop() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.fetches = nil
+	p.mu.Unlock()
 }
