@@ -58,6 +58,23 @@ type quick struct {
 	i         int
 	line      int
 	lineStart int
+	strs      map[string]string // names and values seen, shared
+}
+
+// intern returns b as a string, the same string for the same bytes: a
+// fleet's pieces repeat a few names and values thousands of times.
+func (q *quick) intern(b []byte) string {
+	if s, ok := q.strs[string(b)]; ok {
+		return s
+	}
+	if q.strs == nil {
+		q.strs = map[string]string{}
+	}
+	s := string(b)
+	if len(q.strs) < 4096 {
+		q.strs[s] = s
+	}
+	return s
 }
 
 func (q *quick) pos() hcl.Pos {
@@ -232,7 +249,7 @@ func (q *quick) ident() (string, bool) {
 		}
 		q.i++
 	}
-	return string(q.src[from:q.i]), true
+	return q.intern(q.src[from:q.i]), true
 }
 
 // quoted reads a quoted string without escapes or template sequences ($
@@ -243,7 +260,7 @@ func (q *quick) quoted() (string, bool) {
 	for q.i < len(q.src) {
 		switch q.src[q.i] {
 		case '"':
-			s := string(q.src[from:q.i])
+			s := q.intern(q.src[from:q.i])
 			q.i++
 			return s, true
 		case '\\', '$', '%', '\n':
