@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/netplan42/netplan42/schema"
 )
@@ -72,7 +71,7 @@ func (c *Client) serviceKey(k schema.AssignmentKey) string {
 func (c *Client) ReadClaims(ctx context.Context) (*Claims, error) {
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
-	resp, err := c.cli.Get(ctx, c.networksPrefix(), clientv3.WithPrefix())
+	resp, err := c.get(ctx, getPrefix(c.networksPrefix()))
 	if err != nil {
 		return nil, c.unavailable("read port claims under "+c.networksPrefix(), err)
 	}
@@ -178,8 +177,8 @@ func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, chan
 		}
 	}
 	done := 0
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
+	var cmps []compare
+	var ops []requestOp
 	n := 0
 	keys := map[string]bool{}
 	flush := func() error {
@@ -188,7 +187,7 @@ func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, chan
 		}
 		tctx, cancel := opCtx(ctx)
 		defer cancel()
-		resp, err := c.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+		resp, err := c.txn(tctx, txnRequest{Compare: cmps, Success: ops})
 		if err != nil {
 			return c.unavailable("claim ports under "+c.networksPrefix(), err)
 		}
@@ -207,7 +206,7 @@ func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, chan
 		}
 		overlap := n >= claimsPerTxn
 		for _, o := range op {
-			overlap = overlap || keys[string(o.KeyBytes())]
+			overlap = overlap || keys[o.key()]
 		}
 		if overlap {
 			if err := flush(); err != nil {
@@ -215,7 +214,7 @@ func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, chan
 			}
 		}
 		for _, o := range op {
-			keys[string(o.KeyBytes())] = true
+			keys[o.key()] = true
 		}
 		cmps = append(cmps, cm...)
 		ops = append(ops, op...)
@@ -228,8 +227,8 @@ func (c *Client) apply(ctx context.Context, cfg *schema.Config, cl *Claims, chan
 // gained in cfg, and deletes those of protocols it lost, in one
 // transaction that holds only if the keys are as cl read them.
 func (c *Client) syncProtocols(ctx context.Context, cfg *schema.Config, cl *Claims) error {
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
+	var cmps []compare
+	var ops []requestOp
 	for _, comp := range cfg.Computers {
 		for _, s := range comp.Services {
 			k := schema.AssignmentKey{Network: comp.Network, Computer: comp.Address(), Service: s.Name}
@@ -246,20 +245,20 @@ func (c *Client) syncProtocols(ctx context.Context, cfg *schema.Config, cl *Clai
 					delete(want, kr.key)
 					continue
 				}
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(kr.key), "=", kr.rev))
-				ops = append(ops, clientv3.OpDelete(kr.key))
+				cmps = append(cmps, modRevisionIs(kr.key, kr.rev))
+				ops = append(ops, opDelete(kr.key))
 			}
 			v, _ := json.Marshal(claim{Computer: k.Computer, Service: k.Service})
 			for _, pk := range slices.Sorted(maps.Keys(want)) {
-				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pk), "=", 0))
-				ops = append(ops, clientv3.OpPut(pk, string(v)))
+				cmps = append(cmps, createRevisionIs(pk, 0))
+				ops = append(ops, opPut(pk, string(v), 0))
 			}
 		}
 	}
 	for len(ops) > 0 {
 		n := min(len(ops), 4*claimsPerTxn)
 		tctx, cancel := opCtx(ctx)
-		resp, err := c.cli.Txn(tctx).If(cmps[:n]...).Then(ops[:n]...).Commit()
+		resp, err := c.txn(tctx, txnRequest{Compare: cmps[:n], Success: ops[:n]})
 		cancel()
 		if err != nil {
 			return c.unavailable("update the protocols of port claims under "+c.networksPrefix(), err)
@@ -273,23 +272,23 @@ func (c *Client) syncProtocols(ctx context.Context, cfg *schema.Config, cl *Clai
 }
 
 // changeOps returns the conditions and operations of one change.
-func (c *Client) changeOps(services map[schema.AssignmentKey][]string, cl *Claims, ch schema.LockChange) ([]clientv3.Cmp, []clientv3.Op, error) {
-	var cmps []clientv3.Cmp
-	var ops []clientv3.Op
+func (c *Client) changeOps(services map[schema.AssignmentKey][]string, cl *Claims, ch schema.LockChange) ([]compare, []requestOp, error) {
+	var cmps []compare
+	var ops []requestOp
 	k := ch.Key
 	sk := c.serviceKey(k)
 	// The index key must be as read (ModRevision 0: absent); an index
 	// left without its port keys is replaced.
-	cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(sk), "=", cl.index[k].rev))
+	cmps = append(cmps, modRevisionIs(sk, cl.index[k].rev))
 	if ch.Action == schema.LockRelease || ch.Action == schema.LockMove {
 		// What was read must still be there: delete it.
 		for _, kr := range cl.keys[k] {
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(kr.key), "=", kr.rev))
-			ops = append(ops, clientv3.OpDelete(kr.key))
+			cmps = append(cmps, modRevisionIs(kr.key, kr.rev))
+			ops = append(ops, opDelete(kr.key))
 		}
 	}
 	if ch.Action == schema.LockRelease {
-		ops = append(ops, clientv3.OpDelete(sk))
+		ops = append(ops, opDelete(sk))
 	}
 	if ch.Action == schema.LockAssign || ch.Action == schema.LockMove {
 		protos := services[k]
@@ -299,10 +298,10 @@ func (c *Client) changeOps(services map[schema.AssignmentKey][]string, cl *Claim
 		v, _ := json.Marshal(claim{Computer: k.Computer, Service: k.Service})
 		for _, p := range protos {
 			pk := c.portKey(k.Network, p, ch.To)
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(pk), "=", 0))
-			ops = append(ops, clientv3.OpPut(pk, string(v)))
+			cmps = append(cmps, createRevisionIs(pk, 0))
+			ops = append(ops, opPut(pk, string(v), 0))
 		}
-		ops = append(ops, clientv3.OpPut(sk, strconv.Itoa(int(ch.To))))
+		ops = append(ops, opPut(sk, strconv.Itoa(int(ch.To)), 0))
 	}
 	return cmps, ops, nil
 }

@@ -120,7 +120,7 @@ func TestClaimsConcurrent(t *testing.T) {
 	}
 	// The keys are as documented, one per protocol.
 	c := dial(t, eps, "/np")
-	resp, err := c.cli.Get(context.Background(), "/np/networks/office/ports/", withPrefix()...)
+	resp, err := rawClient(t, c).Get(context.Background(), "/np/networks/office/ports/", withPrefix()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestClaimsConcurrent(t *testing.T) {
 		t.Errorf("%d port keys; want %d (udp too for every fifth)", len(resp.Kvs), want)
 	}
 	key := fmt.Sprintf("/np/networks/office/ports/udp/%d", first["c05"])
-	if r, _ := c.cli.Get(context.Background(), key); len(r.Kvs) != 1 || string(r.Kvs[0].Value) != `{"computer":"computer.c05","service":"crashplan"}` {
+	if r, _ := rawClient(t, c).Get(context.Background(), key); len(r.Kvs) != 1 || string(r.Kvs[0].Value) != `{"computer":"computer.c05","service":"crashplan"}` {
 		t.Errorf("%s = %v; want c05's claim", key, r.Kvs)
 	}
 }
@@ -316,7 +316,7 @@ func TestClaimsProtocolChange(t *testing.T) {
 		return cfg
 	}
 	keys := func() []string {
-		resp, err := c.cli.Get(ctx, "/np/networks/office/ports/", withPrefix()...)
+		resp, err := rawClient(t, c).Get(ctx, "/np/networks/office/ports/", withPrefix()...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,7 +37,7 @@ func TestClusterMemberStoppedMidApply(t *testing.T) {
 	stopped := cl.Members[0]
 	for _, m := range cl.Members {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		s, err := c.cli.Status(sctx, m.ClientURL)
+		s, err := rawClient(t, c).Status(sctx, m.ClientURL)
 		cancel()
 		if err == nil && s.Leader == s.Header.MemberId {
 			stopped = m

@@ -2,11 +2,10 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Reports: each computer's last pass, written by apply and the agent.
@@ -30,15 +29,15 @@ func (c *Client) computersPrefix() string { return c.prefix + "/computers/" }
 func (c *Client) PutReport(ctx context.Context, name string, report []byte, ttl time.Duration) error {
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
-	lease, err := c.cli.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
+	lease, err := c.grant(ctx, int64((ttl+time.Second-1)/time.Second))
 	if err != nil {
 		return c.unavailable("grant the lease of "+name+"'s report", err)
 	}
 	base := c.computersPrefix() + name + "/"
-	_, err = c.cli.Txn(ctx).Then(
-		clientv3.OpPut(base+"report", string(report), clientv3.WithLease(lease.ID)),
-		clientv3.OpPut(base+"last-report", string(report)),
-	).Commit()
+	_, err = c.txn(ctx, txnRequest{Success: []requestOp{
+		opPut(base+"report", string(report), lease),
+		opPut(base+"last-report", string(report), 0),
+	}})
 	if err != nil {
 		return c.unavailable("write "+base+"report", err)
 	}
@@ -50,7 +49,7 @@ func (c *Client) PutReport(ctx context.Context, name string, report []byte, ttl 
 func (c *Client) Reports(ctx context.Context) (map[string]ReportRecord, int64, error) {
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
-	resp, err := c.cli.Get(ctx, c.computersPrefix(), clientv3.WithPrefix())
+	resp, err := c.get(ctx, getPrefix(c.computersPrefix()))
 	if err != nil {
 		return nil, 0, c.unavailable("read reports under "+c.computersPrefix(), err)
 	}
@@ -76,22 +75,24 @@ func (c *Client) Reports(ctx context.Context) (map[string]ReportRecord, int64, e
 
 // WatchReports calls changed after every change to a report, a lease's
 // expiry included, from revision rev+1 on, until ctx ends or the watch
-// fails.
+// fails. A connection that breaks is made again from where it was; a
+// watch that cannot be made again for OpTimeout fails with
+// ErrUnavailable.
 func (c *Client) WatchReports(ctx context.Context, rev int64, changed func()) error {
-	wch := c.cli.Watch(clientv3.WithRequireLeader(ctx), c.computersPrefix(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for resp := range wch {
-		if err := resp.Err(); err != nil {
-			return fmt.Errorf("%s: watch %s: %w", c, c.computersPrefix(), err)
-		}
-		for _, ev := range resp.Events {
+	p := c.computersPrefix()
+	err := c.watch(ctx, p, prefixEnd(p), rev+1, func(evs []watchEvent) {
+		for _, ev := range evs {
 			if strings.HasSuffix(string(ev.Kv.Key), "/report") {
 				changed()
-				break
+				return
 			}
 		}
-	}
-	if ctx.Err() != nil {
+	})
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("%s: watch %s ended: %w", c, p, err)
 	}
-	return fmt.Errorf("%s: watch %s ended: %w", c, c.computersPrefix(), ErrUnavailable)
+	return fmt.Errorf("%s: watch %s: %w", c, p, err)
 }

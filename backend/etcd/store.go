@@ -9,9 +9,6 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
-
 	"github.com/netplan42/netplan42/state"
 )
 
@@ -65,7 +62,7 @@ func (s *Store) ReadBackup() (*state.State, error) {
 func (s *Store) read(key string) (*state.State, []byte, int64, error) {
 	ctx, cancel := opCtx(s.ctx)
 	defer cancel()
-	resp, err := s.c.cli.Get(ctx, key)
+	resp, err := s.c.get(ctx, getKey(key))
 	if err != nil {
 		return nil, nil, 0, s.c.unavailable("read state "+key, err)
 	}
@@ -121,17 +118,17 @@ func (s *Store) writeAt(st *state.State, rev int64) error {
 // oldBytes as the backup, and copies next into st.
 func (s *Store) commit(st, next *state.State, b, oldBytes []byte, old *state.State, rev int64) error {
 	key := s.Key()
-	ops := []clientv3.Op{clientv3.OpPut(key, string(b))}
+	ops := []requestOp{opPut(key, string(b), 0)}
 	if oldBytes != nil {
-		ops = append(ops, clientv3.OpPut(s.key("state.backup"), string(oldBytes)))
+		ops = append(ops, opPut(s.key("state.backup"), string(oldBytes), 0))
 	}
 	ctx, cancel := opCtx(s.ctx)
 	defer cancel()
-	resp, err := s.c.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(ops...).
-		Else(clientv3.OpGet(key)).
-		Commit()
+	resp, err := s.c.txn(ctx, txnRequest{
+		Compare: []compare{modRevisionIs(key, rev)},
+		Success: ops,
+		Failure: []requestOp{opGet(getKey(key))},
+	})
 	if err != nil {
 		return s.c.unavailable("write state "+key, err)
 	}
@@ -143,8 +140,8 @@ func (s *Store) commit(st, next *state.State, b, oldBytes []byte, old *state.Sta
 }
 
 // lostRace says what another writer did between the read and the write.
-func (s *Store) lostRace(old *state.State, resp *clientv3.TxnResponse) error {
-	kvs := resp.Responses[0].GetResponseRange().Kvs
+func (s *Store) lostRace(old *state.State, resp *txnResponse) error {
+	kvs := resp.rangeOf(0).Kvs
 	was := "no state"
 	if old != nil {
 		was = fmt.Sprintf("serial %d", old.Serial)
@@ -161,9 +158,9 @@ func (s *Store) lostRace(old *state.State, resp *clientv3.TxnResponse) error {
 		s, was, now.Serial, now.Lineage, now.Updated.Format(time.RFC3339), kvs[0].ModRevision, state.ErrStale)
 }
 
-// Lock implements state.Locker. An exclusive holder holds a
-// concurrency.Mutex under the store's lock/ prefix and records its
-// state.Holder as its key's value; a shared holder puts a key under
+// Lock implements state.Locker. An exclusive holder holds a mutex under
+// the store's lock/ prefix, as etcd's concurrency.Mutex does, and records
+// its state.Holder as its key's value; a shared holder puts a key under
 // readers/. Both keys live under a lease of Client.LockTTL kept alive
 // while the lock is held, so a holder that crashes frees the lock when
 // its lease expires.
@@ -223,35 +220,30 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 	}
 	ctx, cancel := opCtx(s.ctx)
 	defer cancel()
-	// The lease is granted here, within ctx's deadline: NewSession would
-	// wait for it without one. The session's keep-alives run until it is
-	// closed, not for ctx.
-	grant, err := s.c.cli.Grant(ctx, int64(ttl))
+	// The lease is granted here, within ctx's deadline; its keep-alives
+	// run until the lock is released or the client closed, not for ctx.
+	lease, err := s.c.grant(ctx, int64(ttl))
 	if err != nil {
 		return nil, s.c.unavailable("lock "+s.Key(), err)
 	}
-	sess, err := concurrency.NewSession(s.c.cli, concurrency.WithLease(grant.ID), concurrency.WithContext(context.WithoutCancel(s.ctx)))
-	if err != nil {
-		return nil, s.c.unavailable("lock "+s.Key(), err)
-	}
+	stop := s.c.keepAlive(lease, time.Duration(ttl)*time.Second)
 	fail := func(err error) (func() error, error) {
+		stop()
 		rctx, rcancel := opCtx(context.WithoutCancel(s.ctx))
 		defer rcancel()
-		s.c.cli.Revoke(rctx, sess.Lease())
-		sess.Orphan()
+		s.c.revoke(rctx, lease)
 		return nil, err
 	}
-	lease := sess.Lease()
 	if info.Exclusive {
-		m := concurrency.NewMutex(sess, s.lockPrefix())
-		if err := m.TryLock(ctx); err != nil {
-			if errors.Is(err, concurrency.ErrLocked) {
-				return fail(s.lockedError(s.holder(ctx)))
-			}
+		key, err := s.tryMutex(ctx, lease)
+		if errors.Is(err, errMutexLocked) {
+			return fail(s.lockedError(s.holder(ctx)))
+		}
+		if err != nil {
 			return fail(s.c.unavailable("lock "+s.Key(), err))
 		}
 		// Shared holders came first: give way to them.
-		resp, err := s.c.cli.Get(ctx, s.readerPrefix(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, err := s.c.get(ctx, countPrefix(s.readerPrefix()))
 		if err != nil {
 			return fail(s.c.unavailable("lock "+s.Key(), err))
 		}
@@ -260,8 +252,11 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 		}
 		b, _ := json.Marshal(lockRecord{state.CurrentHolder(info.Operation), int64(ttl)})
 		// The holder record replaces the mutex key's empty value, if this
-		// session still owns it.
-		tr, err := s.c.cli.Txn(ctx).If(m.IsOwner()).Then(clientv3.OpPut(m.Key(), string(b), clientv3.WithLease(lease))).Commit()
+		// holder still owns it.
+		tr, err := s.c.txn(ctx, txnRequest{
+			Compare: []compare{createRevisionIs(key.key, key.rev)},
+			Success: []requestOp{opPut(key.key, string(b), lease)},
+		})
 		if err != nil {
 			return fail(s.c.unavailable("lock "+s.Key(), err))
 		}
@@ -270,12 +265,12 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 		}
 	} else {
 		key := s.readerPrefix() + fmt.Sprintf("%x", lease)
-		if _, err := s.c.cli.Put(ctx, key, "", clientv3.WithLease(lease)); err != nil {
+		if err := s.c.put(ctx, key, "", lease); err != nil {
 			return fail(s.c.unavailable("lock "+s.Key(), err))
 		}
 		// An exclusive holder, or one taking the lock now, keeps plans
 		// out: each side writes its key, then looks for the other's.
-		resp, err := s.c.cli.Get(ctx, s.lockPrefix()+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, err := s.c.get(ctx, countPrefix(s.lockPrefix()+"/"))
 		if err != nil {
 			return fail(s.c.unavailable("lock "+s.Key(), err))
 		}
@@ -287,16 +282,54 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 	var uerr error
 	return func() error {
 		once.Do(func() {
+			stop()
 			// Revoking the lease deletes the holder's key at once.
 			rctx, rcancel := opCtx(context.WithoutCancel(s.ctx))
 			defer rcancel()
-			if _, err := s.c.cli.Revoke(rctx, lease); err != nil {
+			if err := s.c.revoke(rctx, lease); err != nil {
 				uerr = fmt.Errorf("unlock %s: %w (the lock frees itself within %s, when its lease expires)", s, err, s.c.LockTTL)
 			}
-			sess.Orphan()
 		})
 		return uerr
 	}, nil
+}
+
+// errMutexLocked: another holder has the mutex (concurrency.ErrLocked).
+var errMutexLocked = errors.New("mutex: locked by another session")
+
+// tryMutex is concurrency.Mutex's TryLock, key for key, so that holders
+// built on either see each other: the holder's key is
+// PREFIX/.../lock/LEASE (the lease in hex), created under the lease if
+// absent, and the holder is the key under lock/ created first. It returns
+// the key and its create revision, or errMutexLocked after deleting the
+// key again.
+func (s *Store) tryMutex(ctx context.Context, lease int64) (keyRev, error) {
+	pfx := s.lockPrefix() + "/"
+	key := fmt.Sprintf("%s%x", pfx, lease)
+	resp, err := s.c.txn(ctx, txnRequest{
+		Compare: []compare{createRevisionIs(key, 0)},
+		Success: []requestOp{opPut(key, "", lease), opGet(firstCreated(pfx))},
+		Failure: []requestOp{opGet(getKey(key)), opGet(firstCreated(pfx))},
+	})
+	if err != nil {
+		return keyRev{}, err
+	}
+	rev := resp.Header.Revision
+	if !resp.Succeeded {
+		kvs := resp.rangeOf(0).Kvs
+		if len(kvs) == 0 {
+			return keyRev{}, fmt.Errorf("mutex key %s vanished while taking it", key)
+		}
+		rev = kvs[0].CreateRevision
+	}
+	owner := resp.rangeOf(1).Kvs
+	if len(owner) == 0 || owner[0].CreateRevision == rev {
+		return keyRev{key, rev}, nil
+	}
+	if err := s.c.del(ctx, key); err != nil {
+		return keyRev{}, err
+	}
+	return keyRev{}, errMutexLocked
 }
 
 // holder returns the exclusive holder recorded in the lock and its lease,
@@ -304,7 +337,7 @@ func (s *Store) tryLock(info state.LockInfo) (func() error, error) {
 // empty record is read again briefly.
 func (s *Store) holder(ctx context.Context) (state.Holder, time.Duration) {
 	for range 3 {
-		resp, err := s.c.cli.Get(ctx, s.lockPrefix()+"/", clientv3.WithFirstCreate()...)
+		resp, err := s.c.get(ctx, firstCreated(s.lockPrefix()+"/"))
 		if err != nil || len(resp.Kvs) == 0 {
 			return state.Holder{}, 0
 		}
@@ -322,7 +355,7 @@ func (s *Store) holder(ctx context.Context) (state.Holder, time.Duration) {
 func (s *Store) Holder(ctx context.Context) (state.Holder, error) {
 	ctx, cancel := opCtx(ctx)
 	defer cancel()
-	if _, err := s.c.cli.Get(ctx, s.lockPrefix()); err != nil {
+	if _, err := s.c.get(ctx, getKey(s.lockPrefix())); err != nil {
 		return state.Holder{}, s.c.unavailable("read lock holder of "+s.Key(), err)
 	}
 	h, _ := s.holder(ctx)

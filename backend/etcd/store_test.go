@@ -80,7 +80,7 @@ func TestLostRace(t *testing.T) {
 	// The revision race: same serial in hand, the key changed under it.
 	cur, _ := b.Read()
 	_, _, rev, _ := b.read(b.Key())
-	if _, err := a.c.cli.Put(context.Background(), a.Key(), mustEncode(t, cur)); err != nil {
+	if _, err := rawClient(t, a.c).Put(context.Background(), a.Key(), mustEncode(t, cur)); err != nil {
 		t.Fatal(err)
 	}
 	err = b.writeAt(cur, rev)

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -29,6 +30,12 @@ import (
 type certFiles struct{ ca, serverCert, serverKey, clientCert, clientKey string }
 
 func makeCerts(t *testing.T, dir string) certFiles {
+	return makeCertsWith(t, dir, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+}
+
+// makeCertsWith is makeCerts with the server certificate's extended key
+// usages.
+func makeCertsWith(t *testing.T, dir string, serverUsage ...x509.ExtKeyUsage) certFiles {
 	t.Helper()
 	now := time.Now()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -47,11 +54,11 @@ func makeCerts(t *testing.T, dir string) certFiles {
 		}
 		return p
 	}
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) (string, string) {
+	leaf := func(serial int64, cn string, usage []x509.ExtKeyUsage, ips []net.IP) (string, string) {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: ips,
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
 			t.Fatal(err)
@@ -61,16 +68,18 @@ func makeCerts(t *testing.T, dir string) certFiles {
 	}
 	var f certFiles
 	f.ca = write("ca.pem", "CERTIFICATE", caDER)
-	f.serverCert, f.serverKey = leaf(2, "server", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	f.clientCert, f.clientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth, nil)
+	// etcd 3.4's JSON gateway presents the server certificate to etcd's
+	// own gRPC service as a client certificate: with --client-cert-auth
+	// it needs clientAuth too (TestTLSServerCertWithoutClientAuth).
+	f.serverCert, f.serverKey = leaf(2, "server", serverUsage, []net.IP{net.IPv4(127, 0, 0, 1)})
+	f.clientCert, f.clientKey = leaf(3, "client", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil)
 	return f
 }
 
-// TestTLS: the backend's tls block against an etcd that serves TLS and
-// asks for client certificates.
-func TestTLS(t *testing.T) {
-	etcdtest.Require(t)
-	f := makeCerts(t, t.TempDir())
+// startTLS starts an etcd that serves TLS with f's certificates and asks
+// for client certificates, and returns its client URL.
+func startTLS(t *testing.T, f certFiles) string {
+	t.Helper()
 	cert, err := tls.LoadX509KeyPair(f.clientCert, f.clientKey)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +91,15 @@ func TestTLS(t *testing.T) {
 		ClientTLS: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
 		Args:      []string{"--cert-file", f.serverCert, "--key-file", f.serverKey, "--trusted-ca-file", f.ca, "--client-cert-auth"},
 	})
-	ep := cl.Members[0].ClientURL
+	return cl.Members[0].ClientURL
+}
+
+// TestTLS: the backend's tls block against an etcd that serves TLS and
+// asks for client certificates.
+func TestTLS(t *testing.T) {
+	etcdtest.Require(t)
+	f := makeCerts(t, t.TempDir())
+	ep := startTLS(t, f)
 	be := &schema.Backend{Kind: schema.BackendEtcd, Endpoints: []string{ep}, Prefix: "/np",
 		TLS: &schema.BackendTLS{CAFile: f.ca, CertFile: f.clientCert, KeyFile: f.clientKey}}
 	c, err := Dial(be)
@@ -117,23 +134,47 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// TestTLSServerCertWithoutClientAuth: etcd 3.4's JSON gateway presents
+// the server certificate to etcd itself as a client certificate, so with
+// --client-cert-auth a server certificate for serverAuth only makes every
+// request fail with "connection closed" (etcd logs "incompatible key
+// usage"); the error says so.
+func TestTLSServerCertWithoutClientAuth(t *testing.T) {
+	etcdtest.Require(t)
+	f := makeCertsWith(t, t.TempDir(), x509.ExtKeyUsageServerAuth)
+	ep := startTLS(t, f)
+	c, err := Dial(&schema.Backend{Kind: schema.BackendEtcd, Endpoints: []string{ep}, Prefix: "/np",
+		TLS: &schema.BackendTLS{CAFile: f.ca, CertFile: f.clientCert, KeyFile: f.clientKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = c.ReadClaims(ctx)
+	if err == nil || !strings.Contains(err.Error(), "clientAuth extended key usage") || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("read through a gateway that cannot reach etcd = %v; want the clientAuth hint", err)
+	}
+	t.Log(err)
+}
+
 // TestAuth: user name and password from the environment, against an
 // etcd with authentication on and a user allowed only under the prefix.
 func TestAuth(t *testing.T) {
 	m := etcdtest.Start(t)
-	admin := dial(t, []string{m.ClientURL}, "/np")
+	admin := rawClient(t, dial(t, []string{m.ClientURL}, "/np"))
 	ctx := context.Background()
 	for _, step := range []func() error{
-		func() error { _, err := admin.cli.UserAdd(ctx, "root", "rootpw"); return err },
-		func() error { _, err := admin.cli.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := admin.cli.RoleAdd(ctx, "netplan42"); return err },
+		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := admin.RoleAdd(ctx, "netplan42"); return err },
 		func() error {
-			_, err := admin.cli.RoleGrantPermission(ctx, "netplan42", "/np", clientv3.GetPrefixRangeEnd("/np"), clientv3.PermissionType(clientv3.PermReadWrite))
+			_, err := admin.RoleGrantPermission(ctx, "netplan42", "/np", clientv3.GetPrefixRangeEnd("/np"), clientv3.PermissionType(clientv3.PermReadWrite))
 			return err
 		},
-		func() error { _, err := admin.cli.UserAdd(ctx, "fleet", "s3cret"); return err },
-		func() error { _, err := admin.cli.UserGrantRole(ctx, "fleet", "netplan42"); return err },
-		func() error { _, err := admin.cli.AuthEnable(ctx); return err },
+		func() error { _, err := admin.UserAdd(ctx, "fleet", "s3cret"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "fleet", "netplan42"); return err },
+		func() error { _, err := admin.AuthEnable(ctx); return err },
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
