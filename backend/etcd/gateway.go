@@ -123,12 +123,18 @@ func retryable(err error, r retry) bool {
 		}
 		return r == retryAlways && (ge.Code == codeUnavailable || ge.Status >= 500 && ge.Code == 0)
 	}
-	var ae *answerError
-	if errors.As(err, &ae) {
+	if !isTransport(err) {
 		return false
 	}
-	// A transport error.
 	return r == retryAlways || unsent(err)
+}
+
+// isTransport reports whether err is the connection's failure, not an
+// answer's.
+func isTransport(err error) bool {
+	var ge *gatewayError
+	var ae *answerError
+	return !errors.As(err, &ge) && !errors.As(err, &ae)
 }
 
 // unsent reports whether a transport error happened before the request
@@ -200,6 +206,9 @@ func (c *Client) call(ctx context.Context, path string, in, out any, r retry) er
 			continue
 		}
 		if !retryable(err, r) {
+			if isTransport(err) {
+				err = fmt.Errorf("%w (the connection broke after the request was sent: etcd may have carried it out)", err)
+			}
 			return err
 		}
 		last = err

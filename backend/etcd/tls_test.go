@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/netplan42/netplan42/internal/etcdtest"
 	"github.com/netplan42/netplan42/schema"
 	"github.com/netplan42/netplan42/state"
@@ -162,24 +160,8 @@ func TestTLSServerCertWithoutClientAuth(t *testing.T) {
 // etcd with authentication on and a user allowed only under the prefix.
 func TestAuth(t *testing.T) {
 	m := etcdtest.Start(t)
-	admin := rawClient(t, dial(t, []string{m.ClientURL}, "/np"))
 	ctx := context.Background()
-	for _, step := range []func() error{
-		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := admin.RoleAdd(ctx, "netplan42"); return err },
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "netplan42", "/np", clientv3.GetPrefixRangeEnd("/np"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error { _, err := admin.UserAdd(ctx, "fleet", "s3cret"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "fleet", "netplan42"); return err },
-		func() error { _, err := admin.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	enableAuth(t, m.ClientURL)
 	t.Setenv(schema.EnvEtcdUsername, "fleet")
 	t.Setenv(schema.EnvEtcdPassword, "s3cret")
 	c := dial(t, []string{m.ClientURL}, "/np")
