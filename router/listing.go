@@ -54,6 +54,15 @@ const maxListingField = 1024
 // by local name, whatever their namespace prefix. Entries that cannot be
 // read (no port, an unknown protocol) are counted in skipped.
 func parsePortListing(b []byte) (ms []planner.Mapping, skipped int, err error) {
+	if ms, skipped, ok := quickPortListing(b); ok {
+		return ms, skipped, nil
+	}
+	return parsePortListingXML(b)
+}
+
+// parsePortListingXML is parsePortListing with encoding/xml's tokenizer,
+// for any document.
+func parsePortListingXML(b []byte) (ms []planner.Mapping, skipped int, err error) {
 	dec := xml.NewDecoder(bytes.NewReader(b))
 	dec.CharsetReader = charsetReader
 	var (

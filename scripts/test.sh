@@ -71,10 +71,11 @@ cat "$restlog"
 
 # The parsers of what users hand netplan42 are fuzzed briefly on every run
 # (longer by hand: FUZZTIME=10m): the lock file, config loading with
-# nesting, and the plain-subset parser against hclsyntax. Only on a full run, not when arguments pick tests.
+# nesting, the plain-subset parser against hclsyntax, and the router
+# listing's fast reader against encoding/xml. Only on a full run, not when arguments pick tests.
 if [ $# -eq 0 ] && [ $status -eq 0 ]; then
-	for target in FuzzParseLock FuzzLoad FuzzQuickParse; do
-		go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-20s}" ./schema || status=1
+	for target in schema:FuzzParseLock schema:FuzzLoad schema:FuzzQuickParse router:FuzzQuickPortListing; do
+		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-20s}" "./${target%%:*}" || status=1
 	done
 fi
 
