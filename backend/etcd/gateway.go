@@ -36,7 +36,6 @@ const maxErrorBytes = 64 << 10
 // gRPC status codes etcd's errors carry (google.golang.org/grpc/codes).
 const (
 	codeInvalidArgument  = 3
-	codeNotFound         = 5
 	codePermissionDenied = 7
 	codeFailedPrecond    = 9
 	codeOutOfRange       = 11
@@ -77,7 +76,6 @@ var (
 	errNoLeader         = &gatewayError{Code: codeUnavailable, Message: "etcdserver: no leader"}
 	errTooManyRequests  = &gatewayError{Code: codeUnavailable, Message: "etcdserver: too many requests"}
 	errNotCapable       = &gatewayError{Code: codeUnavailable, Message: "etcdserver: not capable"}
-	errLeaseNotFound    = &gatewayError{Code: codeNotFound, Message: "etcdserver: requested lease not found"}
 	errCompacted        = &gatewayError{Code: codeOutOfRange, Message: "etcdserver: mvcc: required revision has been compacted"}
 )
 
