@@ -76,7 +76,7 @@ func selfFor(c *Computer, s *Service) cty.Value {
 // references and, when known, their types and the regular expression.
 func (l *loader) appConfig(b *hcl.Block, ctx *hcl.EvalContext, s *Service) {
 	a := &AppConfig{Path: b.Labels[0], ctx: ctx, DeclRange: b.DefRange}
-	content, diags := b.Body.Content(appConfigSchema)
+	content, diags := bodyContent(b.Body, appConfigSchema)
 	l.add(diags...)
 	ok := true
 	switch p := b.Labels[0]; {

@@ -457,7 +457,7 @@ func (l *loader) computer(b *hcl.Block, ctx *hcl.EvalContext, key string, hasKey
 	if hasDynamic(body) {
 		body = dynblock.Expand(body, ctx)
 	}
-	content, diags := body.Content(computerSchema)
+	content, diags := bodyContent(body, computerSchema)
 	l.add(diags...)
 
 	if a := content.Attributes["network"]; a != nil {
@@ -527,7 +527,7 @@ func (l *loader) service(b *hcl.Block, ctx *hcl.EvalContext) *Service {
 		DeclRange: b.DefRange,
 		PortRange: b.DefRange,
 	}
-	content, diags := b.Body.Content(serviceSchema)
+	content, diags := bodyContent(b.Body, serviceSchema)
 	l.add(diags...)
 
 	if a := content.Attributes["port"]; a != nil {
