@@ -82,6 +82,12 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 	}
 	p := &planned{t: t, dc: driverConfig(t.computer, t.network, cfg.Dir)}
 	p.dc.Firewall = stickyFirewall(p.dc.Firewall, t.prior())
+	if tf.acceptNewHostKey {
+		if err := acceptNewHostKey(t.network); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
 	switch {
 	case refresh:
 		if p.d, p.observed, err = openAndObserve(ctx, p.dc, t.prior(), wantKeys(t.computer, t.prior())); err != nil {
@@ -95,6 +101,10 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 			return nil, err
 		}
 	}
+	if err := loggedIn(ctx, t.network, p.d); err != nil {
+		t.close()
+		return nil, err
+	}
 	if !refresh {
 		// Local and cheap: an expose = "lan" rule needs them even so.
 		p.observed.Firewall.LocalPrefixes, _ = firewall.LocalPrefixes()
@@ -104,6 +114,7 @@ func makePlan(ctx context.Context, stdio IO, cf *configFlags, tf *targetFlags, o
 		Computer: t.computer, Network: t.network, Observed: p.observed,
 		Prior: t.prior(), Now: nowFunc(), Destroy: destroy,
 	})
+	warnAddress(p.plan, t, p.observed)
 	return p, nil
 }
 
@@ -115,10 +126,10 @@ func runPlan(ctx context.Context, stdio IO, f *planFlags) error {
 		return runPlanAll(ctx, stdio, f)
 	}
 	if f.network != "" {
-		if f.out != "" || f.json || f.computer != "" || !f.refresh {
-			return errors.New("--network plans from what the router holds: it takes no --out, --json, --computer or --refresh=false")
+		if f.out != "" || f.computer != "" || !f.refresh {
+			return errors.New("--network plans from what the router holds: it takes no --out, --computer or --refresh=false")
 		}
-		return runNetwork(ctx, stdio, &f.configFlags, &f.targetFlags, "plan", false, f.detailedExitcode)
+		return runNetwork(ctx, stdio, &f.configFlags, &f.targetFlags, networkRun{op: "plan", json: f.json, detailedExitcode: f.detailedExitcode})
 	}
 	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, "plan", false, f.refresh)
 	if err != nil {
@@ -220,7 +231,7 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) (err e
 		if f.computer != "" || !f.refresh {
 			return errors.New("--network applies from what the router holds: it takes no --computer or --refresh=false")
 		}
-		return runNetwork(ctx, stdio, &f.configFlags, &f.targetFlags, op, f.autoApprove, false)
+		return runNetwork(ctx, stdio, &f.configFlags, &f.targetFlags, networkRun{op: op, autoApprove: f.autoApprove})
 	}
 	p, err := makePlan(ctx, stdio, &f.configFlags, &f.targetFlags, op, destroy, f.refresh)
 	if err != nil {
@@ -228,6 +239,13 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) (err e
 	}
 	defer p.t.close()
 	defer func() { publishApplyReport(ctx, stdio.Err, p, op, err) }()
+	if p.t.legacyRouter() {
+		defer func() {
+			if !p.t.legacyRouter() {
+				fmt.Fprintf(stdio.Out, "\nThe record of this computer's router forwards moved from %s to %s, where --network %s keeps them too.\n", p.t.store, p.t.shared.store, p.t.network.Name)
+			}
+		}()
+	}
 	color := useColor(stdio.Out, f.noColor)
 	if err := printPlan(stdio.Out, p.plan, false, color); err != nil {
 		return err
@@ -260,21 +278,23 @@ func runApply(ctx context.Context, stdio IO, f *applyFlags, destroy bool) (err e
 
 // saveMemo records what state should remember of the router when it
 // changed (another router, a restart) although nothing else did, so a
-// restart is not reported again and again.
+// restart is not reported again and again. On an administered network
+// it also moves router resources a computer's own state still holds to
+// the network state (target.legacyRouter).
 func saveMemo(p *planned) error {
 	if !p.observed.Refreshed {
 		return nil
 	}
-	st := p.t.st
-	if st == nil {
+	if p.t.st == nil && (p.t.shared == nil || p.t.shared.st == nil) {
 		return nil // nothing managed: nothing to recognise a restart by
 	}
-	m := memo(p.observed, st.Router)
-	if m.Protocol == st.Router.Protocol && m.Identity == st.Router.Identity && m.External == st.Router.External && p.plan.RouterRestarted == "" {
+	prior := p.t.prior()
+	m := memo(p.observed, prior.Router)
+	if m.Protocol == prior.Router.Protocol && m.Identity == prior.Router.Identity && m.External == prior.Router.External && p.plan.RouterRestarted == "" && !p.t.legacyRouter() {
 		return nil
 	}
-	st.Router = m
-	return p.t.store.Write(st)
+	prior.Router = m
+	return p.t.Save(prior)
 }
 
 // adopts reports whether the plan records in state resources found with
@@ -316,11 +336,10 @@ func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 // carryOut applies p through its drivers, saving state after every
 // change, and returns the state it ends with. The CLI and the agent share it.
 func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prior, apply.Result, error) {
-	st := p.t.st
-	if st == nil {
-		st = state.New(p.t.computer.Address())
+	prior := p.t.prior()
+	if prior.Resources == nil {
+		prior.Resources = []planner.Managed{}
 	}
-	prior := st.Prior
 	prior.Router = memo(p.observed, prior.Router)
 	d := apply.Drivers{Files: &appfile.Files{}}
 	if p.d != nil {
@@ -339,7 +358,7 @@ func carryOut(ctx context.Context, p *planned, opts apply.Options) (planner.Prio
 	if opts.Now == nil {
 		opts.Now = nowFunc
 	}
-	return apply.Apply(ctx, p.plan, prior, d, &state.Journal{W: p.t.store, S: st}, opts)
+	return apply.Apply(ctx, p.plan, prior, d, p.t, opts)
 }
 
 func execute(ctx context.Context, stdio IO, p *planned, color bool) error {
@@ -379,6 +398,15 @@ func runApplySaved(ctx context.Context, stdio IO, f *applyFlags, path string) er
 		return fmt.Errorf("plan file %s: %w", path, err)
 	}
 	t := &target{computer: comp}
+	if pf.Drivers.SSH != nil {
+		// An administered network: the router part is in its state.
+		t.network = &schema.Network{Name: pf.Plan.Network, Router: schema.Router{Protocols: pf.Drivers.Protocols, Gateway: pf.Drivers.Gateway, SSH: pf.Drivers.SSH}}
+		if f.acceptNewHostKey {
+			if err := acceptNewHostKey(t.network); err != nil {
+				return err
+			}
+		}
+	}
 	tf := f.targetFlags
 	if tf.statePath == "" {
 		tf.statePath = pf.StatePath

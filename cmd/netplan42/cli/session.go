@@ -57,7 +57,7 @@ type targetFlags struct {
 	lockTimeout time.Duration
 
 	// acceptNewHostKey trusts an SSH router's host key known_hosts does
-	// not hold yet (--network).
+	// not hold yet.
 	acceptNewHostKey bool
 }
 
@@ -65,8 +65,8 @@ func (f *targetFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.computer, "computer", os.Getenv("NETPLAN42_COMPUTER"), "the computer this machine is (default: the one whose hostname matches this machine's; env NETPLAN42_COMPUTER)")
 	fl.StringVar(&f.network, "network", "", "the router part of every computer in network NAME, applied from this machine (a router netplan42 administers over SSH); no host firewall")
-	fl.BoolVar(&f.acceptNewHostKey, "accept-new-host-key", false, "with --network: trust an SSH router's host key that known_hosts does not hold yet, and record it there (trust on first use); a changed key is refused all the same")
-	fl.StringVar(&f.statePath, "state", "", "state file"+stateDefaultHelp)
+	fl.BoolVar(&f.acceptNewHostKey, "accept-new-host-key", false, "trust an SSH router's host key that known_hosts does not hold yet, and record it there (trust on first use); a changed key is refused all the same")
+	fl.StringVar(&f.statePath, "state", "", "state file"+stateDefaultHelp+"; on a network whose router netplan42 administers over SSH, a computer's router part is in network-NAME.json beside it")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock instead of failing at once")
 }
 
@@ -237,26 +237,40 @@ func thousands(n int) string {
 }
 
 // stateInUse says where this machine's state shows an assignment in use:
-// the state of its computer (its default state file, or its backend's)
-// records a mapping or rule of the service on the port. It reads state only when asked, for a conflict.
+// the state of its computer (its default state file, or its backend's),
+// or on an administered network the network's state, records a mapping or
+// rule of the service on the port. It reads state only when asked, for a conflict.
 func stateInUse(cfg *schema.Config) func(schema.Assignment) string {
 	return func(a schema.Assignment) string {
 		c := cfg.Computer(strings.TrimPrefix(a.Key.Computer, "computer."))
 		if c == nil {
 			return ""
 		}
+		type record struct {
+			store     targetStore
+			resources []planner.Managed
+		}
+		var records []record
 		store := storeFor(c, state.DefaultPath(c.Tag()), false)
-		s, err := store.Read()
-		if err != nil || s == nil || s.Computer != c.Address() {
-			return ""
+		if s, err := store.Read(); err == nil && s != nil && s.Computer == c.Address() {
+			records = append(records, record{store, s.Resources})
+		}
+		if n := cfg.Networks[c.Network]; administered(n) {
+			// Its router part is in the network's state.
+			ns := networkStoreOf(c, n.Name, state.DefaultPath(networkStateName(n.Name)), false)
+			if st, err := ns.Read(); err == nil && st != nil && st.Computer == networkOwner(n.Name) {
+				records = append(records, record{ns, priorOf(st, c.Address()).Resources})
+			}
 		}
 		tag := planner.Tag(c.Tag(), a.Key.Service)
-		for _, r := range s.Prior.Resources {
-			switch {
-			case r.Mapping != nil && r.Mapping.Description == tag && r.Mapping.InternalPort == a.Port:
-				return fmt.Sprintf("%s records its router mapping to port %d", store, a.Port)
-			case r.Rule != nil && r.Rule.Comment == tag && r.Rule.Port == a.Port:
-				return fmt.Sprintf("%s records its firewall rule for port %d", store, a.Port)
+		for _, rec := range records {
+			for _, r := range rec.resources {
+				switch {
+				case r.Mapping != nil && r.Mapping.Description == tag && r.Mapping.InternalPort == a.Port:
+					return fmt.Sprintf("%s records its router mapping to port %d", rec.store, a.Port)
+				case r.Rule != nil && r.Rule.Comment == tag && r.Rule.Port == a.Port:
+					return fmt.Sprintf("%s records its firewall rule for port %d", rec.store, a.Port)
+				}
 			}
 		}
 		return ""
@@ -323,6 +337,10 @@ type target struct {
 	store    targetStore
 	st       *state.State // nil: no state yet
 	unlock   func() error
+	// shared holds the computer's router part when its network's router
+	// is administered over SSH (administered): the network state, as
+	// --network keeps it. nil otherwise.
+	shared *sharedPart
 }
 
 func openTarget(ctx context.Context, cfg *schema.Config, f *targetFlags, op string, exclusive bool) (*target, error) {
@@ -330,7 +348,7 @@ func openTarget(ctx context.Context, cfg *schema.Config, f *targetFlags, op stri
 	if err != nil {
 		return nil, err
 	}
-	t := &target{computer: c, network: cfg.Networks[c.Network]}
+	t := &target{computer: c, network: sharedRouter(cfg.Networks[c.Network])}
 	if err := t.open(ctx, f, op, exclusive); err != nil {
 		return nil, err
 	}
@@ -360,16 +378,31 @@ func (t *target) open(ctx context.Context, f *targetFlags, op string, exclusive 
 		return err
 	}
 	t.st = st
+	// The router part of a computer on an administered network is locked
+	// after its own state, never before: --network takes only the
+	// network's lock, so no two runs wait on each other in turn.
+	if err := t.openShared(lctx, f, op, exclusive); err != nil {
+		unlock()
+		return err
+	}
 	return nil
 }
 
 func (t *target) close() {
+	if t.shared != nil && t.shared.unlock != nil {
+		t.shared.unlock()
+	}
 	if t.unlock != nil {
 		t.unlock()
 	}
 }
 
+// prior is what state says netplan42 made for the computer: its own
+// state, and on an administered network its part of the network state.
 func (t *target) prior() planner.Prior {
+	if t.shared != nil {
+		return mergePrior(t.st, t.shared.st, t.computer.Address())
+	}
 	if t.st == nil {
 		return planner.Prior{}
 	}
