@@ -51,93 +51,150 @@ type FleetService struct {
 // Fleet computes the offline view of cfg, whose ports must be allocated.
 func Fleet(cfg *schema.Config) *FleetView {
 	v := &FleetView{FormatVersion: FormatVersion}
-	byNet := map[string]*FleetNetwork{}
+	for _, fn := range fleetNetworks(cfg) {
+		n := fn.network
+		for _, c := range fn.computers {
+			n.Computers = append(n.Computers, fleetComputer(cfg, c))
+		}
+		v.Networks = append(v.Networks, n)
+	}
+	return v
+}
+
+// fleetNet is a network of the fleet view and its computers, in config
+// order.
+type fleetNet struct {
+	network   FleetNetwork
+	computers []*schema.Computer
+}
+
+// fleetNetworks returns cfg's networks by name, each with its computers.
+func fleetNetworks(cfg *schema.Config) []*fleetNet {
 	names := make([]string, 0, len(cfg.Networks))
 	for name := range cfg.Networks {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	for _, name := range names {
+	nets := make([]*fleetNet, len(names))
+	byNet := make(map[string]*fleetNet, len(names))
+	for i, name := range names {
 		n := cfg.Networks[name]
-		v.Networks = append(v.Networks, FleetNetwork{
+		nets[i] = &fleetNet{network: FleetNetwork{
 			Name: name, ListenPorts: n.ListenPorts.String(), ReservedPorts: n.ReservedPorts,
 			Protocols: n.Router.Protocols, LeaseSeconds: uint32(n.Router.Lease / time.Second),
-		})
-	}
-	for i := range v.Networks {
-		byNet[v.Networks[i].Name] = &v.Networks[i]
+		}}
+		byNet[name] = nets[i]
 	}
 	for _, c := range cfg.Computers {
-		fn := byNet[c.Network]
-		if fn == nil {
-			continue
+		if fn := byNet[c.Network]; fn != nil {
+			fn.computers = append(fn.computers, c)
 		}
-		pl := &planning{Input: Input{Computer: c, Network: cfg.Networks[c.Network]}}
-		fc := FleetComputer{Computer: c.Address(), Hostname: c.Hostname, Firewall: c.Firewall}
-		for _, s := range c.Services {
-			fs := FleetService{Name: s.Name, Port: s.Port, Auto: s.Auto, Protocol: s.Protocol, Expose: s.Expose}
-			if s.ExternalPort != 0 {
-				fs.ExternalPort = s.ExternalPort
-			}
-			fc.Services = append(fc.Services, fs)
-		}
-		for _, ch := range append(pl.desiredMappings(), pl.desiredRules()...) {
-			ch.Action, ch.Reason = Create, "desired"
-			fc.Changes = append(fc.Changes, ch)
-		}
-		fn.Computers = append(fn.Computers, fc)
 	}
-	return v
+	return nets
+}
+
+// fleetComputer is the offline view of one computer.
+func fleetComputer(cfg *schema.Config, c *schema.Computer) FleetComputer {
+	pl := &planning{Input: Input{Computer: c, Network: cfg.Networks[c.Network]}}
+	fc := FleetComputer{Computer: c.Address(), Hostname: c.Hostname, Firewall: c.Firewall}
+	for _, s := range c.Services {
+		fs := FleetService{Name: s.Name, Port: s.Port, Auto: s.Auto, Protocol: s.Protocol, Expose: s.Expose}
+		if s.ExternalPort != 0 {
+			fs.ExternalPort = s.ExternalPort
+		}
+		fc.Services = append(fc.Services, fs)
+	}
+	for _, ch := range append(pl.desiredMappings(), pl.desiredRules()...) {
+		ch.Action, ch.Reason = Create, "desired"
+		fc.Changes = append(fc.Changes, ch)
+	}
+	return fc
 }
 
 // RenderFleet writes the fleet view for people.
 func RenderFleet(w io.Writer, v *FleetView, opts RenderOptions) error {
-	p := &printer{textout.Printer{W: w, Color: opts.Color}}
-	var computers, services, mappings, rules int
-	for _, n := range v.Networks {
-		reserved := make([]string, len(n.ReservedPorts))
-		for i, r := range n.ReservedPorts {
-			reserved[i] = fmt.Sprint(r)
-		}
-		p.F("%s: ports %s (reserved %s), router %s, lease %s\n\n", p.Paint(textout.Bold, fmt.Sprintf("network %q", n.Name)),
-			n.ListenPorts, orDash(strings.Join(reserved, ", "), "none"), joinVias(n.Protocols), LeaseText(n.LeaseSeconds))
-		for _, c := range n.Computers {
-			computers++
-			p.F("  %s (hostname %s, firewall %s)\n", p.Paint(textout.Bold, c.Computer), c.Hostname, c.Firewall)
-			for _, s := range c.Services {
-				services++
-				port := fmt.Sprint(s.Port)
-				if s.Auto {
-					port += " (auto)"
-				}
-				if s.ExternalPort != 0 {
-					port += fmt.Sprintf(", external %d", s.ExternalPort)
-				}
-				p.F("    service %-16q %-4s %-22s expose %s\n", s.Name, s.Protocol, port, s.Expose)
-			}
-			for _, ch := range c.Changes {
-				mark := p.Paint(textout.Green, "+")
-				switch {
-				case ch.After.Mapping != nil:
-					mappings++
-					m := ch.After.Mapping
-					p.F("    %s %s: %s %d -> %s:%d, lease %s\n", mark, ch.Address, m.Protocol.Upper(), m.ExternalPort, c.Hostname, m.InternalPort, LeaseText(m.LeaseSeconds))
-				case ch.After.Rule != nil:
-					rules++
-					r := ch.After.Rule
-					src := "this computer's local networks"
-					if r.Sources != nil {
-						src = prefixList(r.Sources)
-					}
-					p.F("    %s %s: allow %s %d from %s\n", mark, ch.Address, r.Protocol, r.Port, src)
-				}
-			}
-			p.F("\n")
+	fr := &fleetRenderer{p: &printer{textout.Printer{W: w, Color: opts.Color}}}
+	for i := range v.Networks {
+		n := &v.Networks[i]
+		fr.network(n)
+		for j := range n.Computers {
+			fr.computer(&n.Computers[j])
 		}
 	}
-	p.F("Fleet: %s, %s, %s, %s, %s.\n", count(len(v.Networks), "network"), count(computers, "computer"),
-		count(services, "service"), count(mappings, "router mapping"), count(rules, "firewall rule"))
-	return p.Err
+	return fr.end(len(v.Networks))
+}
+
+// WriteFleet writes what RenderFleet(w, Fleet(cfg), opts) writes, one
+// computer's view at a time: a fleet of thousands never holds its whole
+// view.
+func WriteFleet(w io.Writer, cfg *schema.Config, opts RenderOptions) error {
+	fr := &fleetRenderer{p: &printer{textout.Printer{W: w, Color: opts.Color}}}
+	nets := fleetNetworks(cfg)
+	for _, fn := range nets {
+		fr.network(&fn.network)
+		for _, c := range fn.computers {
+			fc := fleetComputer(cfg, c)
+			fr.computer(&fc)
+		}
+	}
+	return fr.end(len(nets))
+}
+
+// fleetRenderer writes the fleet view's text and counts what it wrote.
+type fleetRenderer struct {
+	p                                    *printer
+	computers, services, mappings, rules int
+}
+
+func (fr *fleetRenderer) network(n *FleetNetwork) {
+	p := fr.p
+	reserved := make([]string, len(n.ReservedPorts))
+	for i, r := range n.ReservedPorts {
+		reserved[i] = fmt.Sprint(r)
+	}
+	p.F("%s: ports %s (reserved %s), router %s, lease %s\n\n", p.Paint(textout.Bold, fmt.Sprintf("network %q", n.Name)),
+		n.ListenPorts, orDash(strings.Join(reserved, ", "), "none"), joinVias(n.Protocols), LeaseText(n.LeaseSeconds))
+}
+
+func (fr *fleetRenderer) computer(c *FleetComputer) {
+	p := fr.p
+	fr.computers++
+	p.F("  %s (hostname %s, firewall %s)\n", p.Paint(textout.Bold, c.Computer), c.Hostname, c.Firewall)
+	for _, s := range c.Services {
+		fr.services++
+		port := fmt.Sprint(s.Port)
+		if s.Auto {
+			port += " (auto)"
+		}
+		if s.ExternalPort != 0 {
+			port += fmt.Sprintf(", external %d", s.ExternalPort)
+		}
+		p.F("    service %-16q %-4s %-22s expose %s\n", s.Name, s.Protocol, port, s.Expose)
+	}
+	for _, ch := range c.Changes {
+		mark := p.Paint(textout.Green, "+")
+		switch {
+		case ch.After.Mapping != nil:
+			fr.mappings++
+			m := ch.After.Mapping
+			p.F("    %s %s: %s %d -> %s:%d, lease %s\n", mark, ch.Address, m.Protocol.Upper(), m.ExternalPort, c.Hostname, m.InternalPort, LeaseText(m.LeaseSeconds))
+		case ch.After.Rule != nil:
+			fr.rules++
+			r := ch.After.Rule
+			src := "this computer's local networks"
+			if r.Sources != nil {
+				src = prefixList(r.Sources)
+			}
+			p.F("    %s %s: allow %s %d from %s\n", mark, ch.Address, r.Protocol, r.Port, src)
+		}
+	}
+	p.F("\n")
+}
+
+func (fr *fleetRenderer) end(networks int) error {
+	fr.p.F("Fleet: %s, %s, %s, %s, %s.\n", count(networks, "network"), count(fr.computers, "computer"),
+		count(fr.services, "service"), count(fr.mappings, "router mapping"), count(fr.rules, "firewall rule"))
+	return fr.p.Err
 }
 
 // RenderFleetJSON writes the fleet view as JSON.

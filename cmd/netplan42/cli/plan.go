@@ -165,14 +165,14 @@ func runPlanAll(ctx context.Context, stdio IO, f *planFlags) error {
 	if err != nil {
 		return err
 	}
-	fleet := planner.Fleet(cfg)
 	// A fleet view is tens of thousands of lines: one write per line
-	// cost more than rendering them.
+	// cost more than rendering them. The text is written one computer at
+	// a time, never held whole.
 	out := bufio.NewWriterSize(stdio.Out, 64<<10)
 	if f.json {
-		err = planner.RenderFleetJSON(out, fleet)
+		err = planner.RenderFleetJSON(out, planner.Fleet(cfg))
 	} else {
-		err = planner.RenderFleet(out, fleet, planner.RenderOptions{Color: useColor(stdio.Out, f.noColor)})
+		err = planner.WriteFleet(out, cfg, planner.RenderOptions{Color: useColor(stdio.Out, f.noColor)})
 	}
 	return errors.Join(err, out.Flush())
 }

@@ -477,10 +477,16 @@ func memo(o planner.Observed, old planner.RouterMemo) planner.RouterMemo {
 }
 
 func printPlan(w io.Writer, p *planner.Plan, asJSON, color bool) error {
+	// A router holding a thousand foreign mappings makes a plan of a
+	// thousand lines: one write each cost more than rendering them.
+	out := bufio.NewWriterSize(w, 32<<10)
+	var err error
 	if asJSON {
-		return planner.RenderJSON(w, p)
+		err = planner.RenderJSON(out, p)
+	} else {
+		err = planner.Render(out, p, planner.RenderOptions{Color: color})
 	}
-	return planner.Render(w, p, planner.RenderOptions{Color: color})
+	return errors.Join(err, out.Flush())
 }
 
 // stateDefaultHelp says in --state's help where the state file is by
