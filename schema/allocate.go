@@ -51,16 +51,18 @@ type pool struct {
 	n         *Network
 	computers []*Computer
 	reserved  portSet
-	fixed     portSet // fixed listen and external ports of any service
-	taken     portSet // reserved, fixed or assigned: never handed out
-	owner     map[uint16]AssignmentKey
-	next      int // lowest port that may still be free
+	fixed     portSet          // fixed listen and external ports of any service
+	taken     portSet          // reserved, fixed or assigned: never handed out
+	owner     map[uint16]int32 // the lock file's assignment of a port, by index
+	next      int              // lowest port that may still be free
 }
 
 // want is a service with port = "auto".
 type want struct {
-	c *Computer
-	s *Service
+	k    AssignmentKey
+	c    *Computer
+	s    *Service
+	kept bool // its port is the lock file's
 }
 
 // Allocate gives every service with port = "auto" its port, keyed in the
@@ -114,7 +116,7 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 	}
 	pools := make(map[string]*pool, len(cfg.Networks))
 	for name, n := range cfg.Networks {
-		p := &pool{n: n, owner: make(map[uint16]AssignmentKey, inLock[name]), next: int(n.ListenPorts.First)}
+		p := &pool{n: n, owner: make(map[uint16]int32, inLock[name]), next: int(n.ListenPorts.First)}
 		for _, r := range n.ReservedPorts {
 			p.reserved.add(r)
 			p.taken.add(r)
@@ -130,8 +132,9 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 			}
 		}
 	}
-	wants := make(map[AssignmentKey]want, autos)
-	keys := make([]AssignmentKey, 0, autos)
+	// The services on port = "auto", by key; index finds them from the
+	// lock file's keys.
+	wants := make([]want, 0, autos)
 	for _, c := range cfg.Computers {
 		byAddress[c.Address()] = c
 		p := pools[c.Network]
@@ -149,28 +152,32 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 				p.taken.add(s.ExternalPort)
 			}
 			if s.Auto {
-				k := AssignmentKey{Network: c.Network, Computer: c.Address(), Service: s.Name}
-				wants[k] = want{c, s}
-				keys = append(keys, k)
+				wants = append(wants, want{k: AssignmentKey{Network: c.Network, Computer: c.Address(), Service: s.Name}, c: c, s: s})
 			}
 		}
 	}
-	if !slices.IsSortedFunc(keys, AssignmentKey.compare) {
-		slices.SortFunc(keys, AssignmentKey.compare)
+	byKey := func(a, b want) int { return a.k.compare(b.k) }
+	if !slices.IsSortedFunc(wants, byKey) {
+		slices.SortFunc(wants, byKey)
+	}
+	index := make(map[AssignmentKey]int32, len(wants))
+	for i := range wants {
+		if _, dup := index[wants[i].k]; !dup {
+			index[wants[i].k] = int32(i)
+		}
 	}
 
-	next := &Lock{File: lock.File, Filename: lock.Filename, Assignments: make([]Assignment, 0, len(keys))}
+	next := &Lock{File: lock.File, Filename: lock.Filename, Assignments: make([]Assignment, 0, len(wants))}
 	lockName := lock.Filename
 	if lockName == "" {
 		lockName = LockFileName
 	}
-	kept := make(map[AssignmentKey]bool, len(lock.Assignments))
 	moved := map[AssignmentKey]LockChange{}
 
 	// Existing assignments first, so that they hold their ports before
 	// any new one is handed out.
-	for _, a := range lock.Assignments {
-		w, ok := wants[a.Key]
+	for i, a := range lock.Assignments {
+		wi, ok := index[a.Key]
 		if !ok {
 			ch := LockChange{
 				Action: LockRelease, Key: a.Key, From: a.Port,
@@ -182,26 +189,27 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 			}
 			continue
 		}
-		p := pools[a.Key.Network]
+		w, p := &wants[wi], pools[a.Key.Network]
+		firstAt, dup := p.owner[a.Port]
 		reason := ""
 		switch {
 		case !p.n.ListenPorts.Contains(a.Port):
 			reason = fmt.Sprintf("%d is outside listen_ports %s of network %q", a.Port, p.n.ListenPorts, p.n.Name)
 		case p.reserved.has(a.Port):
 			reason = fmt.Sprintf("%d is reserved in network %q", a.Port, p.n.Name)
-		case p.owner[a.Port] != AssignmentKey{}:
+		case dup:
 			// Two branches each handed the port out and a merge kept both.
 			// Moving either could move the computer that already uses it.
-			first, _ := lock.Lookup(p.owner[a.Port])
+			first := lock.Assignments[firstAt]
 			diags = append(diags, errorAt(a.DeclRange, "Port assigned twice in the lock file",
 				"Port %d is assigned to %s (%s) and to %s (%s); a merge of two branches that each handed it out keeps both. netplan42 never renumbers a port by itself.%s%s Delete the entry of the one that does not use the port yet, then run netplan42 plan to give it a free port, and commit %s.",
 				a.Port, first.Key, lockPosition(first, lockName), a.Key, lockPosition(a, lockName),
 				inUse(opts.InUse, first), inUse(opts.InUse, a), lockName))
-			kept[a.Key] = true
+			w.kept = true
 			w.s.Port = a.Port
 			continue
 		case p.fixed.has(a.Port):
-			for _, h := range p.holders(a.Port, w) {
+			for _, h := range p.holders(a.Port, *w) {
 				diags = append(diags, errorAt(h.rng, "Port assigned to another service",
 					"Port %d is assigned to %s in the lock file (%s), so %s cannot use it. netplan42 never moves a port it handed out by itself: pick another port here, or delete that assignment from %s to have %s given a new port.",
 					a.Port, a.Key, lockPosition(a, lockName), h.what, lockName, a.Key))
@@ -211,18 +219,19 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 			moved[a.Key] = LockChange{Action: LockMove, Key: a.Key, From: a.Port, Reason: reason}
 			continue
 		}
-		p.owner[a.Port] = a.Key
+		p.owner[a.Port] = int32(i)
 		p.taken.add(a.Port)
-		kept[a.Key] = true
+		w.kept = true
 		w.s.Port = a.Port
 		next.Assignments = append(next.Assignments, a)
 	}
 
-	for _, k := range keys {
-		if kept[k] {
+	for i := range wants {
+		w := &wants[i]
+		if w.kept || index[w.k] != int32(i) { // kept, or a key already seen
 			continue
 		}
-		w, p := wants[k], pools[k.Network]
+		k, p := w.k, pools[w.k.Network]
 		port := p.alloc()
 		if port == 0 {
 			diags = append(diags, errorAt(w.s.PortRange, "No free port",
@@ -230,7 +239,6 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 				k.Network, k, p.n.ListenPorts))
 			continue
 		}
-		p.owner[port] = k
 		ch, ok := moved[k]
 		if ok {
 			ch.To = port
