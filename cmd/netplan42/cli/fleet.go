@@ -65,18 +65,30 @@ func publishReport(ctx context.Context, c *schema.Computer, op string, plan *pla
 }
 
 // publishApplyReport is publishReport for apply and destroy: the state is
-// read back as the pass left it.
+// read back as the pass left it (target.readBack).
 func publishApplyReport(ctx context.Context, w io.Writer, p *planned, op string, passErr error) {
 	if _, ok := backends.Load(p.t.computer); !ok {
 		return
 	}
-	var prior planner.Prior
-	if st, err := p.t.store.Read(); err == nil && st != nil {
-		prior = st.Prior
-	}
-	if err := publishReport(ctx, p.t.computer, op, p.plan, prior, passErr); err != nil {
+	if err := publishReport(ctx, p.t.computer, op, p.plan, p.t.readBack(), passErr); err != nil {
 		fmt.Fprintf(w, "warning: report not written: %v (the fleet view will show %s as silent)\n", err, p.t.computer.Address())
 	}
+}
+
+// readBack reads t's state again as a pass left it, with the router part
+// a computer on an administered network keeps in the network state: the
+// combination plan sees (target.prior). A state that cannot be read
+// counts as empty.
+func (t *target) readBack() planner.Prior {
+	own, _ := t.store.Read()
+	if t.shared == nil {
+		if own == nil {
+			return planner.Prior{}
+		}
+		return own.Prior
+	}
+	network, _ := t.shared.store.Read()
+	return mergePrior(own, network, t.computer.Address())
 }
 
 // buildReport is the report of a pass that planned plan (nil: none) and
