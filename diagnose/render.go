@@ -52,6 +52,9 @@ func RenderStatus(w io.Writer, r *StatusReport, opts RenderOptions) error {
 	default:
 		p.F("  state:    %s (not readable)\n", h.StatePath)
 	}
+	if h.NetworkStatePath != "" {
+		p.F("            router forwards in %s (the network's state)\n", h.NetworkStatePath)
+	}
 	p.statusMappings(r)
 	p.statusPinholes(r)
 	p.statusRules(r)

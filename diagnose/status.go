@@ -49,12 +49,15 @@ type StatusInput struct {
 	// attributed (other users', without root).
 	HiddenProcesses int
 
-	// Prior is the state: what netplan42 made here, read from StatePath.
-	// Nil when there is no state yet, or it could not be read
-	// (StateError).
-	Prior      *planner.Prior
-	StatePath  string
-	StateError string
+	// Prior is the state: what netplan42 made here, read from StatePath
+	// and, on a network whose router netplan42 administers over SSH,
+	// NetworkStatePath (the network's state, which holds this computer's
+	// router forwards). Nil when there is no state yet, or it could not
+	// be read (StateError).
+	Prior            *planner.Prior
+	StatePath        string
+	NetworkStatePath string
+	StateError       string
 
 	// PublicAddresses are the network's public_address resolved (itself
 	// when it is an IP); PublicAddressError says why there are none.
@@ -92,6 +95,10 @@ type HostStatus struct {
 	// held a state.
 	StatePath  string `json:"state_path,omitempty"`
 	StateFound bool   `json:"state_found"`
+	// NetworkStatePath is the network's state, which holds this
+	// computer's router forwards on a network whose router netplan42
+	// administers over SSH; empty elsewhere.
+	NetworkStatePath string `json:"network_state_path,omitempty"`
 }
 
 // RouterStatus is the router as discovery found it.
@@ -269,6 +276,7 @@ func (s *status) router() {
 	r.PublicResolved = in.PublicAddresses
 	r.Error = in.RouterError
 	s.r.Host.StatePath, s.r.Host.StateFound = in.StatePath, in.Prior != nil
+	s.r.Host.NetworkStatePath = in.NetworkStatePath
 	v := in.Router
 	if v == nil {
 		r.ExternalClass = planner.Unknown
@@ -435,6 +443,11 @@ func (s *status) mappings() {
 					why = "state says it was made: the router lost it, by a restart or the end of its lease"
 				}
 				fix := "netplan42 apply --computer " + s.name()
+				if in.Network.Router.SSH != nil {
+					// A router netplan42 administers: one apply for the
+					// whole network does it too.
+					fix += " (or netplan42 apply --network " + in.Network.Name + ")"
+				}
 				if c := s.r.Router.ExternalClass; c != planner.Public {
 					fix = "none can be made while the router has no public external address (see the double NAT finding); once it has, " + fix
 				}

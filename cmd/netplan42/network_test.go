@@ -190,3 +190,21 @@ computer "nas" {
 	run(t, dir, nil, "", "plan", "--config", ".", "--computer", "nas", "--state", filepath.Join(t.TempDir(), "nas.json"), "--accept-new-host-key").want(t, 1,
 		`--accept-new-host-key: the router of network "home" is not one netplan42 logs in to over SSH`)
 }
+
+// show with the config names a computer's router forwards on a network
+// whose router netplan42 administers, which the network state keeps, and
+// only its own.
+func TestNetworkShowCombinedState(t *testing.T) {
+	dir := writeConfig(t, sharedConfig(""))
+	sd := t.TempDir()
+	own, netState := filepath.Join(sd, "alpha.json"), filepath.Join(sd, "network-office.json")
+	writeStates(t, state.NewFileStore(own), state.NewFileStore(netState), "network")
+	r := run(t, dir, nil, "", "show", "--config", ".", "--computer", "alpha", "--state", own)
+	r.want(t, 0, "computer.alpha — "+own, `router forwards, in network "office"'s state `+netState,
+		`router_mapping.web["tcp"]  TCP 4300 -> 192.0.2.10:4300 "netplan42:alpha/web" via ssh, permanent`)
+	if strings.Contains(r.stdout, "game") {
+		t.Errorf("show --computer alpha lists beta's forward:\n%s", r.stdout)
+	}
+	r = run(t, dir, nil, "", "show", "--config", ".", "--computer", "alpha", "--state", own, "--json")
+	r.want(t, 0, `"computer": "computer.alpha"`, `"network_state": {`, `"path": "`+netState+`"`, `"address": "router_mapping.web[\"tcp\"]"`)
+}

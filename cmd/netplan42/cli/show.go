@@ -41,7 +41,9 @@ this computer: every mapping and rule netplan42 made, with lease expiry.
 The state needs no config: --state FILE, or --computer NAME (the state at its
 default path), or, with neither, the one state in the default state
 directory. With a config (--config, NETPLAN42_CONFIG, or *.hcl in the
-current directory) the computer is picked from it as plan does.`,
+current directory) the computer is picked from it as plan does; on a network
+whose router netplan42 administers over SSH it also shows the computer's
+router forwards, which the network's state keeps (network-NAME beside it).`,
 		Example: "  netplan42 show nas.plan\n  netplan42 show\n  netplan42 show --json --computer nas",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -68,7 +70,15 @@ func runShowState(ctx context.Context, stdio IO, f *showFlags) error {
 		return err
 	}
 	defer t.close()
-	if t.st == nil {
+	var part *networkPart
+	if t.shared != nil && t.shared.st != nil {
+		part = &networkPart{Path: t.shared.store.Path(), Network: t.network.Name, Serial: t.shared.st.Serial, Updated: t.shared.st.Updated,
+			Prior: priorOf(t.shared.st, t.computer.Address())}
+		if len(part.Resources) == 0 {
+			part = nil
+		}
+	}
+	if t.st == nil && part == nil {
 		if f.json {
 			fmt.Fprintln(stdio.Out, "null")
 			return nil
@@ -79,9 +89,44 @@ func runShowState(ctx context.Context, stdio IO, f *showFlags) error {
 	if f.json {
 		e := json.NewEncoder(stdio.Out)
 		e.SetIndent("", "  ")
-		return e.Encode(t.st)
+		if part == nil {
+			return e.Encode(t.st)
+		}
+		st := t.st
+		if st == nil {
+			st = state.New(t.computer.Address())
+			st.Lineage = ""
+		}
+		return e.Encode(stateJSON{State: st, NetworkState: part})
 	}
-	return renderState(stdio.Out, t.st, t.store.Path(), nowFunc())
+	if t.st == nil {
+		fmt.Fprintf(stdio.Out, "%s — %s: no state of its own yet\n", t.computer.Address(), t.store.Path())
+	} else if err := renderState(stdio.Out, t.st, t.store.Path(), nowFunc()); err != nil {
+		return err
+	}
+	if part != nil {
+		fmt.Fprintf(stdio.Out, "  router forwards, in network %q's state %s (serial %d, updated %s):\n", part.Network, part.Path, part.Serial, part.Updated.Local().Format(time.RFC3339))
+		renderResources(stdio.Out, part.Resources, nowFunc())
+	}
+	return nil
+}
+
+// networkPart is what show prints of the network state for a computer
+// on a network whose router netplan42 administers over SSH: the
+// computer's router forwards, which that state keeps (sharedPart).
+type networkPart struct {
+	Path    string    `json:"path"`
+	Network string    `json:"network"`
+	Serial  uint64    `json:"serial"`
+	Updated time.Time `json:"updated"`
+	planner.Prior
+}
+
+// stateJSON is show --json for such a computer: its own state, and its
+// part of the network state.
+type stateJSON struct {
+	*state.State
+	NetworkState *networkPart `json:"network_state"`
 }
 
 // showTarget opens the state show prints: the config's computer when a
@@ -90,8 +135,10 @@ func runShowState(ctx context.Context, stdio IO, f *showFlags) error {
 // nil, nil when it printed that there is none.
 func showTarget(ctx context.Context, stdio IO, f *showFlags) (*target, error) {
 	useConfig := f.configGiven || hasConfig(f.config)
-	if f.computer != "" && (f.statePath != "" || !useConfig) {
-		// Enough to find the state without reading the config.
+	if f.computer != "" && (!useConfig || f.statePath != "" && !f.configGiven) {
+		// Enough to find the state without reading the config. A config
+		// named on purpose is read even so: it says whether the
+		// computer's router forwards are in its network's state.
 		c, err := computerFromAddress("computer." + strings.TrimPrefix(f.computer, "computer."))
 		if err != nil {
 			return nil, err
@@ -182,7 +229,13 @@ func renderState(w io.Writer, st *state.State, path string, now time.Time) error
 		fmt.Fprintln(w, "  nothing is managed")
 		return nil
 	}
-	for _, r := range st.Resources {
+	renderResources(w, st.Resources, now)
+	return nil
+}
+
+// renderResources prints one line for each of resources.
+func renderResources(w io.Writer, resources []planner.Managed, now time.Time) {
+	for _, r := range resources {
 		switch {
 		case r.Mapping != nil:
 			lease := "permanent"
@@ -222,7 +275,6 @@ func renderState(w io.Writer, st *state.State, path string, now time.Time) error
 			fmt.Fprintf(w, "  %s  %d bytes, sha256 %.12s%s\n", r.Address, f.Size, f.SHA256, pending)
 		}
 	}
-	return nil
 }
 
 func prefixes(r *planner.Rule) string {

@@ -94,7 +94,7 @@ func runStatus(ctx context.Context, stdio IO, f *statusFlags) error {
 		Computer: c, Network: n, Computers: cfg.Computers, Now: nowFunc(),
 		Root: state.Privileged(), PendingAssignments: pending,
 	}
-	readState(&in, c, f.statePath)
+	readState(&in, c, n, f.statePath)
 	var prior planner.Prior
 	if in.Prior != nil {
 		prior = *in.Prior
@@ -126,20 +126,74 @@ func runStatus(ctx context.Context, stdio IO, f *statusFlags) error {
 // readState reads the state without locking it: a reader that must not
 // change anything cannot take the lock (that creates its file), and the
 // state file is replaced by atomic rename, so a read sees a whole state.
-func readState(in *diagnose.StatusInput, c *schema.Computer, path string) {
+// On a network whose router netplan42 administers over SSH it is the
+// computer's own state and its part of the network state, combined as
+// plan combines them.
+func readState(in *diagnose.StatusInput, c *schema.Computer, n *schema.Network, path string) {
+	s := readStored(c, n, path)
+	in.StatePath = s.store.Path()
+	if s.netStore != nil {
+		in.NetworkStatePath = s.netStore.Path()
+	}
+	if len(s.errs) > 0 {
+		in.StateError = strings.Join(s.errs, "; ")
+	}
+	in.Prior = s.prior()
+}
+
+// stored is a computer's state as read without a lock: its own, and on
+// an administered network (administered) the network's, which holds its
+// router part.
+type stored struct {
+	computer string // computer.alpha
+	store    targetStore
+	st       *state.State // nil: none, or not readable (errs)
+	netStore targetStore  // nil: the router part is in the computer's own state
+	netSt    *state.State
+	errs     []string
+}
+
+// readStored reads c's state from path (--state; "" for the default)
+// and, when n's router is administered, the network state beside it, as
+// plan --computer finds them (openTarget).
+func readStored(c *schema.Computer, n *schema.Network, path string) stored {
 	explicit := path != ""
 	if path == "" {
 		path = state.DefaultPath(c.Tag())
 	}
-	store := storeFor(c, path, explicit) // a backend's, when the config has one
-	in.StatePath = store.Path()
-	st, err := store.Read()
-	switch {
-	case err != nil:
-		in.StateError = err.Error()
-	case st != nil:
-		in.Prior = &st.Prior
+	s := stored{computer: c.Address(), store: storeFor(c, path, explicit)} // a backend's, when the config has one
+	// Whoever the state says it belongs to: status shows what it holds.
+	var err error
+	if s.st, err = s.store.Read(); err != nil {
+		s.errs = append(s.errs, err.Error())
 	}
+	if !administered(n) {
+		return s
+	}
+	npath := state.DefaultPath(networkStateName(n.Name))
+	if explicit {
+		npath = networkStatePath(path, n.Name)
+	}
+	s.netStore = networkStoreOf(c, n.Name, npath, explicit)
+	if s.netSt, err = state.Load(s.netStore, networkOwner(n.Name)); err != nil {
+		s.errs = append(s.errs, err.Error())
+	}
+	return s
+}
+
+// prior is what the states read say netplan42 made for the computer
+// (target.prior); nil when there is no state at all.
+func (s stored) prior() *planner.Prior {
+	if s.st == nil && s.netSt == nil {
+		return nil
+	}
+	var p planner.Prior
+	if s.netStore != nil {
+		p = mergePrior(s.st, s.netSt, s.computer)
+	} else {
+		p = s.st.Prior
+	}
+	return &p
 }
 
 // probeRouters tries each configured router protocol on its own, so status
