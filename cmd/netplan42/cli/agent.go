@@ -210,7 +210,9 @@ func (r *agentRunner) read(write bool) (c *schema.Computer, n *schema.Network, d
 	if m := strings.TrimSpace(msgs.String()); m != "" {
 		r.log.Info("config notes", "text", m)
 	}
-	return c, cfg.Networks[c.Network], cfg.Dir, pending, nil
+	// Its network as plan --computer sees it: no lease on a router
+	// netplan42 administers over SSH.
+	return c, sharedRouter(cfg.Networks[c.Network]), cfg.Dir, pending, nil
 }
 
 // serviceNames returns the names of c's services, sorted.
@@ -299,12 +301,12 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 		}
 		return rep, failed(nil)
 	}
-	serial := stateSerial(t.st)
+	serial := t.serials()
 	if err := t.open(ctx, &r.flags.targetFlags, "agent", true); err != nil {
 		return rep, lockOrState(err)
 	}
 	defer t.close()
-	if stateSerial(t.st) != serial {
+	if t.serials() != serial {
 		if retries > 0 {
 			t.close()
 			return r.pass(ctx, destroy, retries-1)
@@ -324,6 +326,18 @@ func (r *agentRunner) pass(ctx context.Context, destroy bool, retries int) (agen
 		return rep, failed(&agent.Error{Kind: agent.KindApply, Err: err})
 	}
 	return rep, failed(nil)
+}
+
+// serials are the serials of t's states as last read: its own, and on an
+// administered network the network state's, which holds its router part
+// (0: none). The agent plans from both, so a write to either in between
+// makes it plan again.
+func (t *target) serials() [2]uint64 {
+	s := [2]uint64{stateSerial(t.st), 0}
+	if t.shared != nil {
+		s[1] = stateSerial(t.shared.st)
+	}
+	return s
 }
 
 func stateSerial(st *state.State) uint64 {
