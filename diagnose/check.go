@@ -304,6 +304,31 @@ func (j *judging) set(v Verdict, detail, cause, fix string) {
 
 func (j *judging) on() string { return "on " + j.name + ": " }
 
+// administered reports whether the target's network has a router
+// netplan42 administers over SSH: its forwards are applied for the whole
+// network (apply --network) or by each computer (apply --computer).
+func (j *judging) administered() bool { return j.c.Network != nil && j.c.Network.Router.SSH != nil }
+
+// applyRouter is the fix that makes the target's router forward right:
+// "on nas: netplan42 apply creates it", or on an administered network
+// "netplan42 apply --network office creates it (or on nas: netplan42
+// apply)".
+func (j *judging) applyRouter(does string) string {
+	if j.administered() {
+		return fmt.Sprintf("netplan42 apply --network %s %s (or %snetplan42 apply)", j.c.Network.Name, does, j.on())
+	}
+	return j.on() + "netplan42 apply " + does
+}
+
+// mapping is what the router holds for a service: a mapping (UPnP,
+// NAT-PMP, PCP), or a forward on a router netplan42 administers.
+func (j *judging) mapping() string {
+	if j.administered() {
+		return "forward"
+	}
+	return "mapping"
+}
+
 func (j *judging) k() string { return fmt.Sprintf("%d/%s", j.c.Port, j.c.Protocol) }
 
 // udp: a UDP port cannot be checked by connecting.
@@ -466,9 +491,11 @@ func (j *judging) router() {
 	}
 	m := e.OnKey
 	if m == nil {
-		j.set(NoMapping, "the router holds no mapping for "+k.String(),
-			fmt.Sprintf("no mapping for %s on this network's router: computers on other networks cannot reach service %s on %s", k, j.svc, j.name),
-			j.on()+"netplan42 apply creates it")
+		// On a router netplan42 administers the whole table was read:
+		// absent for certain, as with any router that lists.
+		j.set(NoMapping, fmt.Sprintf("the router holds no %s for %s", j.mapping(), k),
+			fmt.Sprintf("no %s for %s on this network's router: computers on other networks cannot reach service %s on %s", j.mapping(), k, j.svc, j.name),
+			j.applyRouter("creates it"))
 		return
 	}
 	comp, svc, tagged := planner.ParseTag(m.Description)
@@ -478,13 +505,13 @@ func (j *judging) router() {
 		if e.Addr.IsValid() && m.InternalAddress != e.Addr {
 			j.set(WrongPeer, fmt.Sprintf("the router forwards %s to %s", k, to),
 				fmt.Sprintf("%s's mapping forwards to %s, but %s is at %s (%s): its address changed since the last apply", j.name, m.InternalAddress, j.name, e.Addr, e.AddrSource),
-				j.on()+"netplan42 apply moves the mapping to its address")
+				j.applyRouter("moves the "+j.mapping()+" to its address"))
 			return
 		}
 		if m.InternalPort != c.Service.Port || m.Disabled {
 			j.set(WrongPeer, fmt.Sprintf("the router forwards %s to %s", k, to),
 				fmt.Sprintf("%s's mapping forwards to port %d (disabled: %v), but service %s listens on %d", j.name, m.InternalPort, m.Disabled, j.svc, c.Service.Port),
-				j.on()+"netplan42 apply replaces the mapping")
+				j.applyRouter("replaces the "+j.mapping()))
 			return
 		}
 		lease := "permanent"

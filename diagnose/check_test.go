@@ -198,3 +198,36 @@ func TestJudgeGolden(t *testing.T) {
 	}
 	golden.Check(t, filepath.Join("testdata", "check-pass.txt"), txt.Bytes())
 }
+
+// On a network whose router netplan42 administers over SSH, the router
+// path says "forward", and the fix names both ways to apply it: for the
+// whole network, or on the target.
+func TestJudgeAdministered(t *testing.T) {
+	office := &schema.Network{Name: "office", Router: schema.Router{Protocols: []schema.Via{"ssh"}, SSH: &schema.SSHRouter{Host: "192.0.2.1", Flavor: "linux"}}}
+	web := &schema.Service{Name: "web", Port: 4300, Protocol: schema.TCP, Expose: schema.ExposeInternet}
+	beta := &schema.Computer{Label: "beta", Network: "office", LANAddress: netip.MustParseAddr("192.0.2.11"), Firewall: schema.FirewallNone, Services: []*schema.Service{web}}
+	alpha := &schema.Computer{Label: "alpha", Network: "office", LANAddress: netip.MustParseAddr("192.0.2.10"), Firewall: schema.FirewallNone}
+	cfg := &schema.Config{Networks: map[string]*schema.Network{"office": office}, Computers: []*schema.Computer{alpha, beta}}
+	checks, _ := PlanChecks(cfg, alpha, []*schema.Computer{beta})
+	var c *Check
+	for i := range checks {
+		if checks[i].Path == RouterPath {
+			c = &checks[i]
+		}
+	}
+	if c == nil {
+		t.Fatalf("no router check planned: %+v", checks)
+	}
+	e := Evidence{Addr: beta.LANAddress, AddrSource: "from its address in the config", RouterProtocol: "ssh", RouterKnows: true, Computers: cfg.Computers}
+	r := Judge(*c, e)
+	if r.Verdict != NoMapping || r.Detail != "the router holds no forward for 4300/tcp" ||
+		r.Fix != "netplan42 apply --network office creates it (or on beta: netplan42 apply)" {
+		t.Errorf("no forward: %q %q %q", r.Verdict, r.Detail, r.Fix)
+	}
+	moved := planner.Mapping{Protocol: planner.TCP, ExternalPort: 4300, InternalAddress: netip.MustParseAddr("192.0.2.99"), InternalPort: 4300, Description: planner.Tag("beta", "web")}
+	e.OnKey = &moved
+	r = Judge(*c, e)
+	if r.Verdict != WrongPeer || r.Fix != "netplan42 apply --network office moves the forward to its address (or on beta: netplan42 apply)" {
+		t.Errorf("moved: %q %q", r.Verdict, r.Fix)
+	}
+}
