@@ -414,6 +414,14 @@ func testSharedState(t *testing.T, c *centralLab, backend string) {
 			t.Errorf("alpha's own state should hold its firewall rule only:\n%s", s)
 		}
 	}
+	// status and show see alpha's forward, which the network state
+	// records; so does the fleet view apply reported to (etcd).
+	alpha("status").want(t, 0, `router_mapping.web["tcp"]  TCP 4300 -> 192.0.2.10:4300  present`, "router forwards in ")
+	alpha("status", "--json").want(t, 0, `"state": "present"`, `"state_found": true`, `"network_state_path": "`)
+	alpha("show").want(t, 0, `router forwards, in network "office"'s state`, `router_mapping.web["tcp"]  TCP 4300 -> 192.0.2.10:4300`)
+	if backend != "" {
+		exec("", "fleet", "status").want(t, 0, "computer.alpha  reporting", "mappings 1 of 1 open, firewall ok")
+	}
 	// plan --network: alpha's forward is recorded, not adopted anew;
 	// beta's is to add.
 	p := np("plan", "--detailed-exitcode")
@@ -464,6 +472,12 @@ func testSharedState(t *testing.T, c *centralLab, backend string) {
 	defer cancel()
 	if _, err := l.ProveForward(ctx2, 1, 4300, 4300); err == nil {
 		t.Error("4300 still forwarded after destroy --computer alpha")
+	}
+	// status, check and the fleet view know it is gone, for certain.
+	alpha("status").want(t, 0, `router_mapping.web["tcp"]  TCP 4300  missing`, "netplan42 apply --computer alpha (or netplan42 apply --network office)")
+	exec("", "check", "alpha", "--computer", "beta").want(t, 1, "no forward for 4300/tcp on this network's router", "netplan42 apply --network office creates it (or on alpha: netplan42 apply)")
+	if backend != "" {
+		exec("", "fleet", "status").want(t, 0, "computer.alpha  reporting", "mappings 0 of 1 open (missing TCP 4300)")
 	}
 	p = np("plan", "--detailed-exitcode")
 	p.want(t, 2, `+ router_mapping.web["tcp"]`)
