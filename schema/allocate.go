@@ -234,7 +234,7 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 		k, p := w.k, pools[w.k.Network]
 		port := p.alloc()
 		if port == 0 {
-			diags = append(diags, errorAt(w.s.PortRange, "No free port",
+			diags = append(diags, errorAt(w.s.PortRange(), "No free port",
 				"Network %q has no free port left for %s: every port of listen_ports %s is reserved or used by another service. Widen listen_ports, or give some services fixed ports.",
 				k.Network, k, p.n.ListenPorts))
 			continue
@@ -247,7 +247,7 @@ func AllocateWith(cfg *Config, lock *Lock, opts AllocateOptions) (*Lock, []LockC
 		}
 		changes = append(changes, ch)
 		if readonly {
-			diags = append(diags, readonlyError(w.s.PortRange, ch, lockName))
+			diags = append(diags, readonlyError(w.s.PortRange(), ch, lockName))
 			continue
 		}
 		w.s.Port = port
@@ -299,11 +299,11 @@ func (p *pool) holders(port uint16, w want) []holder {
 			what := fmt.Sprintf("%s service %q", c.Address(), s.Name)
 			switch {
 			case c == w.c && !s.Auto && s.Port == port:
-				hs = append(hs, holder{what, s.PortRange})
+				hs = append(hs, holder{what, s.PortRange()})
 			case routed && s.Expose == ExposeInternet && s.ExternalPort == port:
-				hs = append(hs, holder{what, s.ExternalPortRange})
+				hs = append(hs, holder{what, s.ExternalPortRange()})
 			case routed && s.Expose == ExposeInternet && s.ExternalPort == 0 && !s.Auto && s.Port == port:
-				hs = append(hs, holder{what, s.PortRange})
+				hs = append(hs, holder{what, s.PortRange()})
 			}
 		}
 	}

@@ -66,9 +66,9 @@ func (l *loader) checkPorts() {
 			for _, proto := range s.Protocols() {
 				k := portKey{port: s.Port, proto: proto}
 				if prev := own[k]; prev != nil {
-					l.add(errorAt(s.PortRange, "Duplicate listen port",
+					l.add(errorAt(s.PortRange(), "Duplicate listen port",
 						"%s already has service %q on port %d/%s (%s); a port can be bound once on a computer. Pick another port, or port = \"auto\".",
-						c.Address(), prev.Name, s.Port, proto, position(prev.PortRange)))
+						c.Address(), prev.Name, s.Port, proto, position(prev.PortRange())))
 					reported[s] = true
 					break
 				}
@@ -91,14 +91,14 @@ func (l *loader) checkPorts() {
 					continue
 				}
 				switch {
-				case c.HasKey && prev.d.c.HasKey && prev.d.c.Label == c.Label && prev.s.DeclRange == s.DeclRange:
+				case c.HasKey && prev.d.c.HasKey && prev.d.c.Label == c.Label && prev.s.DeclRange() == s.DeclRange():
 					l.add(errorAt(externalRange(s), "Duplicate port in for_each",
 						"Every instance of computer %q gets port %d/%s for service %q, and all are exposed to the internet from network %q, where a router maps a port to one computer. Use port = \"auto\", or a port taken from each.value.",
 						c.Label, s.External(), proto, s.Name, c.Network))
 				case s.ExternalPort == 0 && prev.s.ExternalPort == 0:
-					l.add(errorAt(s.PortRange, "Duplicate listen port",
+					l.add(errorAt(s.PortRange(), "Duplicate listen port",
 						"Port %d/%s is already used by %s service %q (%s), and both are exposed to the internet from network %q. A router maps an external port to one computer, and a service's external port defaults to its listen port. Pick another port, port = \"auto\" to have a free one picked, or set external_port on one of them.",
-						s.Port, proto, prev.d.c.Address(), prev.s.Name, position(prev.s.PortRange), c.Network))
+						s.Port, proto, prev.d.c.Address(), prev.s.Name, position(prev.s.PortRange()), c.Network))
 				default:
 					l.add(errorAt(externalRange(s), "Duplicate external port",
 						"External port %d/%s is already mapped to %s service %q (%s) in network %q; a router holds one mapping per external port. Pick another external_port.",
@@ -114,7 +114,7 @@ func (l *loader) checkPorts() {
 // externalRange returns where s's external port comes from.
 func externalRange(s *Service) hcl.Range {
 	if s.ExternalPort != 0 {
-		return s.ExternalPortRange
+		return s.ExternalPortRange()
 	}
-	return s.PortRange
+	return s.PortRange()
 }

@@ -524,14 +524,14 @@ func (l *loader) service(b *hcl.Block, ctx *hcl.EvalContext) *Service {
 		Name:      b.Labels[0],
 		Protocol:  TCP,
 		Expose:    ExposeLAN, // safe default: nothing reaches it from the internet unless asked
-		DeclRange: b.DefRange,
-		PortRange: b.DefRange,
 	}
+	s.ranges.set(&s.ranges.decl, b.DefRange)
+	s.ranges.set(&s.ranges.port, b.DefRange)
 	content, diags := bodyContent(b.Body, serviceSchema)
 	l.add(diags...)
 
 	if a := content.Attributes["port"]; a != nil {
-		s.PortRange = a.Expr.Range()
+		s.ranges.set(&s.ranges.port, a.Expr.Range())
 		s.Port, s.Auto, _ = l.port(a, ctx, true)
 	}
 	if a := content.Attributes["protocol"]; a != nil {
@@ -547,7 +547,7 @@ func (l *loader) service(b *hcl.Block, ctx *hcl.EvalContext) *Service {
 
 	ext := content.Attributes["external_port"]
 	if ext != nil {
-		s.ExternalPortRange = ext.Expr.Range()
+		s.ranges.set(&s.ranges.ext, ext.Expr.Range())
 		s.ExternalPort, _, _ = l.port(ext, ctx, false)
 	}
 	from := content.Attributes["allow_from"]

@@ -165,11 +165,47 @@ type Service struct {
 	// its ports.
 	AppConfigs []*AppConfig
 
-	DeclRange hcl.Range
-	PortRange hcl.Range // where port is set, for diagnostics
-	// ExternalPortRange is where external_port is set; zero when it is not.
-	ExternalPortRange hcl.Range
+	// Where the service is declared and its ports are set, for
+	// diagnostics: see DeclRange, PortRange and ExternalPortRange.
+	ranges serviceRanges
 }
+
+// serviceRanges are a service's source ranges, kept small: one file name
+// for the three, positions in 32 bits. A fleet holds hundreds of
+// thousands of services, and three hcl.Ranges were more than half of each.
+type serviceRanges struct {
+	file            string
+	decl, port, ext [2]pos32
+}
+
+type pos32 struct{ line, col, byte int32 }
+
+func toPos32(p hcl.Pos) pos32 { return pos32{int32(p.Line), int32(p.Column), int32(p.Byte)} }
+
+func (p pos32) pos() hcl.Pos {
+	return hcl.Pos{Line: int(p.line), Column: int(p.col), Byte: int(p.byte)}
+}
+
+func (r *serviceRanges) get(ps [2]pos32) hcl.Range {
+	if ps == ([2]pos32{}) {
+		return hcl.Range{}
+	}
+	return hcl.Range{Filename: r.file, Start: ps[0].pos(), End: ps[1].pos()}
+}
+
+func (r *serviceRanges) set(ps *[2]pos32, rng hcl.Range) {
+	r.file = rng.Filename
+	*ps = [2]pos32{toPos32(rng.Start), toPos32(rng.End)}
+}
+
+// DeclRange is where the service block is declared.
+func (s *Service) DeclRange() hcl.Range { return s.ranges.get(s.ranges.decl) }
+
+// PortRange is where port is set, or the block when it is not.
+func (s *Service) PortRange() hcl.Range { return s.ranges.get(s.ranges.port) }
+
+// ExternalPortRange is where external_port is set; zero when it is not.
+func (s *Service) ExternalPortRange() hcl.Range { return s.ranges.get(s.ranges.ext) }
 
 // Protocols returns the service's protocols, "both" expanded.
 func (s *Service) Protocols() []string {
