@@ -248,7 +248,7 @@ func testCentralApply(t *testing.T, c *centralLab) {
 	if _, err := l.ProveForward(ctx, 2, 5555, 5555); err != nil {
 		t.Errorf("the hand-made forward broke: %v", err)
 	}
-	run("check", "beta").want(t, 1, fmt.Sprintf("no mapping for %d/tcp on this network's router", auto), "LAN address from its address in the config")
+	run("check", "beta").want(t, 1, fmt.Sprintf("no forward for %d/tcp on this network's router", auto), "netplan42 apply --network office creates it (or on beta: netplan42 apply)", "LAN address from its address in the config")
 	if got := c.snapshot(t); got != before {
 		t.Errorf("foreign forwards changed by apply and destroy:\nbefore:\n%s\nafter:\n%s", before, got)
 	}
