@@ -521,9 +521,9 @@ func (l *loader) service(b *hcl.Block, ctx *hcl.EvalContext) *Service {
 		return nil
 	}
 	s := &Service{
-		Name:      b.Labels[0],
-		Protocol:  TCP,
-		Expose:    ExposeLAN, // safe default: nothing reaches it from the internet unless asked
+		Name:     b.Labels[0],
+		Protocol: TCP,
+		Expose:   ExposeLAN, // safe default: nothing reaches it from the internet unless asked
 	}
 	s.ranges.set(&s.ranges.decl, b.DefRange)
 	s.ranges.set(&s.ranges.port, b.DefRange)
