@@ -243,8 +243,7 @@ func (q *quick) ident() (string, bool) {
 		return "", false
 	}
 	for q.i < len(q.src) {
-		c := q.src[q.i]
-		if !(isLetter(c) || c == '_' || c == '-' || c >= '0' && c <= '9') {
+		if !isIdentByte(q.src[q.i]) {
 			break
 		}
 		q.i++
@@ -347,6 +346,10 @@ func (q *quick) expr(list bool) (hclsyntax.Expression, bool) {
 func (q *quick) tuple(from hcl.Pos) (hclsyntax.Expression, bool) {
 	q.i++
 	t := &hclsyntax.TupleConsExpr{OpenRange: q.rng(from, q.pos())}
+	q.spaces()
+	if rest := q.src[q.i:]; len(rest) >= 3 && string(rest[:3]) == "for" && (len(rest) == 3 || !isIdentByte(rest[3])) {
+		return nil, false // [for …]: a for expression, hclsyntax's
+	}
 	for {
 		q.spaces()
 		if q.i == len(q.src) {

@@ -89,7 +89,7 @@ func TestQuickParseSameTree(t *testing.T) {
 		"a = f(1)\n", "a = x[0]\n", "a = {}\n", "a = [\n1]\n", "a = [[1]]\n", "x { a = 1 }\n",
 		"x {}\n", "/* c */\n", "a = 1\na = 2\n", "a = \"é\"\n", "a = 1\r\n", "a = <<EOT\nx\nEOT\n",
 		"x {\n", "}\n", "a = true.x\n", "a = 1 b = 2\n", "x \"a\" {\n}b = 1\n", "a = \"x\n\"\n",
-		"a = 01\n", "a = -1\n", "a = x::y\n",
+		"a = 01\n", "a = -1\n", "a = x::y\n", "a = [for]\n", "a = [for, 1]\n", "a = [ for ]\n", "a = [for.x]\n",
 	}
 	for _, src := range declines {
 		if qf, ok := quickParse([]byte(src), "f.hcl", hcl.InitialPos); ok {
@@ -117,6 +117,7 @@ func FuzzQuickParse(f *testing.F) {
 		f.Add(src)
 	}
 	f.Add([]byte("a = [\"x\", 1, true, local.y]\nx \"a\" b {\n  c = 01\n}\n"))
+	f.Add([]byte("a = [for]\nb = [forx, for-y]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		sameTree(t, src, hcl.InitialPos)
 	})
