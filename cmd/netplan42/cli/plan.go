@@ -174,7 +174,10 @@ func runPlanAll(ctx context.Context, stdio IO, f *planFlags) error {
 	} else {
 		err = planner.WriteFleet(out, cfg, planner.RenderOptions{Color: useColor(stdio.Out, f.noColor)})
 	}
-	return errors.Join(err, out.Flush())
+	if err != nil {
+		return err // a write error is the buffer's too: said once
+	}
+	return out.Flush()
 }
 
 type applyFlags struct {

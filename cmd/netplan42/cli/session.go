@@ -486,7 +486,10 @@ func printPlan(w io.Writer, p *planner.Plan, asJSON, color bool) error {
 	} else {
 		err = planner.Render(out, p, planner.RenderOptions{Color: color})
 	}
-	return errors.Join(err, out.Flush())
+	if err != nil {
+		return err // a write error is the buffer's too: said once
+	}
+	return out.Flush()
 }
 
 // stateDefaultHelp says in --state's help where the state file is by

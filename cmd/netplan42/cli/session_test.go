@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/netplan42/netplan42/planner"
 	"github.com/netplan42/netplan42/schema"
 )
 
@@ -70,6 +71,29 @@ func TestReportLockChanges(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 30000: "30,000", 1234567: "1,234,567"} {
 		if got := thousands(n); got != want {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// failingWriter fails every write, as a full disk does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// A plan that fails to be written says why once, whether the buffer
+// filled while rendering (a long plan) or only at its flush (a short one).
+func TestPrintPlanWriteErrorOnce(t *testing.T) {
+	for _, n := range []int{1, 5000} {
+		p := &planner.Plan{FormatVersion: planner.FormatVersion, Computer: "computer.nas", Network: "home"}
+		for i := range n {
+			p.Changes = append(p.Changes, planner.Change{Address: "router_mapping.s" + strconv.Itoa(i), Action: planner.Create, Reason: "desired",
+				After: &planner.Object{Mapping: &planner.Mapping{Protocol: planner.TCP, ExternalPort: uint16(1024 + i), InternalPort: uint16(1024 + i)}}})
+		}
+		for _, asJSON := range []bool{false, true} {
+			err := printPlan(failingWriter{}, p, asJSON, false)
+			if err == nil || strings.Count(err.Error(), "no space left") != 1 {
+				t.Errorf("%d changes, json %v: %v, want the write error once", n, asJSON, err)
+			}
 		}
 	}
 }
