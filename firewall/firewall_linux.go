@@ -9,7 +9,7 @@ import (
 // openLinux opens the iptables or nftables backend, the Linux-only ones
 // (knftables and the nft/iptables tools exist only there).
 func openLinux(ctx context.Context, backend string, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
-	return openLinuxWith(ctx, backend, newPrefetch(run), lookPath)
+	return openLinuxWith(ctx, backend, newPrefetch(ctx, run), lookPath)
 }
 
 // openLinuxWith opens the backend with its first listings started at
@@ -29,10 +29,10 @@ func openLinuxWith(ctx context.Context, backend string, pre *prefetch, lookPath 
 		pre.stop()
 		return nil, err
 	}
-	pre.start(ctx, "nft", "-j", "list", "ruleset")
-	pre.start(ctx, "nft", "-a", "list", "ruleset")
+	pre.start("nft", "-j", "list", "ruleset")
+	pre.start("nft", "-a", "list", "ruleset")
 	if b.legacySave != "" {
-		pre.start(ctx, b.legacySave)
+		pre.start(b.legacySave)
 	}
 	return &Firewall{name: "nftables", kind: "nftables", b: b, pre: pre}, nil
 }
@@ -41,12 +41,12 @@ func openLinuxWith(ctx context.Context, backend string, pre *prefetch, lookPath 
 // and the rules the kernel holds.
 func openAutoLinux(ctx context.Context, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
 	has := func(tool string) bool { _, err := lookPath(tool); return err == nil }
-	pre := newPrefetch(run)
+	pre := newPrefetch(ctx, run)
 	choice := ""
 	if has("nft") {
-		pre.start(ctx, "nft", "-j", "list", "ruleset")
+		pre.start("nft", "-j", "list", "ruleset")
 		if has("iptables-legacy-save") {
-			pre.start(ctx, "iptables-legacy-save")
+			pre.start("iptables-legacy-save")
 		}
 		out, err := pre.runFunc(ctx, nil, "nft", "-j", "list", "ruleset")
 		if err != nil {

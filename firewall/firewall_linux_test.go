@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOpenLinux(t *testing.T) {
@@ -119,5 +120,26 @@ func TestPrefetchOnce(t *testing.T) {
 	}
 	if n := count("ip6tables-nft-save"); n != 3 {
 		t.Errorf("a second observe did not read ip6tables-nft-save afresh: %d runs", n)
+	}
+}
+
+// stop ends a listing nobody read: an open that failed leaves no tool
+// running behind it.
+func TestPrefetchStopEndsListings(t *testing.T) {
+	ended := make(chan error, 1)
+	pre := newPrefetch(context.Background(), func(ctx context.Context, _ []byte, _ string, _ ...string) ([]byte, error) {
+		<-ctx.Done() // a tool that would hang
+		ended <- ctx.Err()
+		return nil, ctx.Err()
+	})
+	pre.start("iptables-legacy-save")
+	pre.stop()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("listing ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the listing still runs after stop")
 	}
 }

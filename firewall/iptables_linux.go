@@ -100,15 +100,15 @@ func openIptables(ctx context.Context, pre *prefetch, lookPath func(string) (str
 	bothInstalled := otherSave != "iptables-save"
 	v6save := saveCmd(lookPath, variant, true)
 	_, v6err := lookPath(v6save)
-	pre.start(ctx, saveCmd(lookPath, variant, false))
+	pre.start(saveCmd(lookPath, variant, false))
 	if bothInstalled {
-		pre.start(ctx, otherSave)
+		pre.start(otherSave)
 	}
 	if v6err == nil {
-		pre.start(ctx, v6save)
+		pre.start(v6save)
 	}
 	if b.nft {
-		pre.start(ctx, "nft", "-j", "list", "chains")
+		pre.start("nft", "-j", "list", "chains")
 	}
 	if bothInstalled {
 		// Both variants installed: prefer the one that holds rules.

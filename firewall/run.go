@@ -108,6 +108,8 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // confirmed) runs afresh.
 type prefetch struct {
 	run     runFunc
+	ctx     context.Context // the listings', ended by stop
+	cancel  context.CancelFunc
 	mu      sync.Mutex
 	fetches map[string]*fetch // by command line
 }
@@ -118,12 +120,13 @@ type fetch struct {
 	err  error
 }
 
-func newPrefetch(run runFunc) *prefetch {
-	return &prefetch{run: run, fetches: map[string]*fetch{}}
+func newPrefetch(ctx context.Context, run runFunc) *prefetch {
+	ctx, cancel := context.WithCancel(ctx)
+	return &prefetch{run: run, ctx: ctx, cancel: cancel, fetches: map[string]*fetch{}}
 }
 
 // start runs the listing in the background, unless it runs already.
-func (p *prefetch) start(ctx context.Context, name string, args ...string) {
+func (p *prefetch) start(name string, args ...string) {
 	cmd := commandLine(name, args)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,7 +137,7 @@ func (p *prefetch) start(ctx context.Context, name string, args ...string) {
 	p.fetches[cmd] = f
 	go func() {
 		defer close(f.done)
-		f.out, f.err = p.run(ctx, nil, name, args...)
+		f.out, f.err = p.run(p.ctx, nil, name, args...)
 	}()
 }
 
@@ -158,8 +161,8 @@ func (p *prefetch) runFunc(ctx context.Context, stdin []byte, name string, args 
 	return p.run(ctx, stdin, name, args...)
 }
 
-// stop makes every later read run afresh; listings in flight finish on
-// their own.
+// stop makes every later read run afresh, and ends listings still in
+// flight that nobody read (an open that failed, a variant not taken).
 func (p *prefetch) stop() {
 	if p == nil {
 		return
@@ -167,4 +170,5 @@ func (p *prefetch) stop() {
 	p.mu.Lock()
 	p.fetches = nil
 	p.mu.Unlock()
+	p.cancel()
 }
