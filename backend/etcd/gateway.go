@@ -210,13 +210,9 @@ func (c *Client) call(ctx context.Context, path string, in, out any, r retry) er
 			return err
 		}
 		last = err
-		c.nextEndpoint(ep)
-		select {
-		case <-ctx.Done():
+		if !c.backOff(ctx, ep, &delay) {
 			return gaveUp(ctx, last, nil)
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, 500*time.Millisecond)
 	}
 }
 
@@ -356,6 +352,19 @@ func (c *Client) endpoint() string { return c.urls[int(c.ep.Load())%len(c.urls)]
 
 // nextEndpoint moves on from ep to the next endpoint, unless another
 // request moved on already.
+// backOff moves on from endpoint ep and waits delay, doubled for next
+// time up to 500 ms; false when ctx ended first.
+func (c *Client) backOff(ctx context.Context, ep string, delay *time.Duration) bool {
+	c.nextEndpoint(ep)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*delay):
+	}
+	*delay = min(2**delay, 500*time.Millisecond)
+	return true
+}
+
 func (c *Client) nextEndpoint(ep string) {
 	i := c.ep.Load()
 	if c.urls[int(i)%len(c.urls)] == ep {
@@ -419,12 +428,8 @@ func (c *Client) authenticate(ctx context.Context) error {
 			return err
 		}
 		last = err
-		c.nextEndpoint(ep)
-		select {
-		case <-ctx.Done():
+		if !c.backOff(ctx, ep, &delay) {
 			return gaveUp(ctx, last, nil)
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, 500*time.Millisecond)
 	}
 }
