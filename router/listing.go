@@ -65,61 +65,85 @@ func parsePortListing(b []byte) (ms []planner.Mapping, skipped int, err error) {
 func parsePortListingXML(b []byte) (ms []planner.Mapping, skipped int, err error) {
 	dec := xml.NewDecoder(bytes.NewReader(b))
 	dec.CharsetReader = charsetReader
-	var (
-		inEntry bool
-		field   = -1
-		cur     [nFields][]byte
-		sawList bool
-	)
+	var lr listingReader
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return ms, skipped, fmt.Errorf("port listing: %v", err)
+			return lr.ms, lr.skipped, fmt.Errorf("port listing: %v", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			switch {
-			case t.Name.Local == "PortMappingList":
-				sawList = true
-			case t.Name.Local == "PortMappingEntry":
-				if len(ms)+skipped >= maxListing {
-					return ms, skipped, fmt.Errorf("port listing: more than %d entries", maxListing)
-				}
-				inEntry = true
-				for i := range cur {
-					cur[i] = cur[i][:0]
-				}
-			case inEntry:
-				field = -1
-				if f, ok := listingFields[t.Name.Local]; ok {
-					field = f
-				}
+			if !lr.start(t.Name.Local) {
+				return lr.ms, lr.skipped, fmt.Errorf("port listing: more than %d entries", maxListing)
 			}
 		case xml.CharData:
-			if inEntry && field >= 0 && len(cur[field]) < maxListingField {
-				cur[field] = append(cur[field], t...)
-			}
+			lr.text(t)
 		case xml.EndElement:
-			switch {
-			case t.Name.Local == "PortMappingEntry" && inEntry:
-				if m, ok := listingEntry(&cur); ok {
-					ms = append(ms, m)
-				} else {
-					skipped++
-				}
-				inEntry = false
-			case inEntry:
-				field = -1
-			}
+			lr.end(t.Name.Local)
 		}
 	}
-	if !sawList {
-		return ms, skipped, fmt.Errorf("port listing: no PortMappingList element")
+	if !lr.sawList {
+		return lr.ms, lr.skipped, fmt.Errorf("port listing: no PortMappingList element")
 	}
-	return ms, skipped, nil
+	return lr.ms, lr.skipped, nil
+}
+
+// listingReader gathers a PortMappingList's entries from its elements,
+// whichever tokenizer reads them: elements are matched by local name, an
+// entry's fields are its known children's text.
+type listingReader struct {
+	ms      []planner.Mapping
+	skipped int // entries that could not be read
+	sawList bool
+	inEntry bool
+	field   int // of the element open in an entry; -1 for none
+	cur     [nFields][]byte
+}
+
+// start takes a start tag; false when the listing holds too many entries.
+func (lr *listingReader) start(local string) bool {
+	switch {
+	case local == "PortMappingList":
+		lr.sawList = true
+	case local == "PortMappingEntry":
+		if len(lr.ms)+lr.skipped >= maxListing {
+			return false
+		}
+		lr.inEntry = true
+		for i := range lr.cur {
+			lr.cur[i] = lr.cur[i][:0]
+		}
+		lr.field = -1
+	case lr.inEntry:
+		lr.field = -1
+		if f, ok := listingFields[local]; ok {
+			lr.field = f
+		}
+	}
+	return true
+}
+
+func (lr *listingReader) text(t []byte) {
+	if lr.inEntry && lr.field >= 0 && len(lr.cur[lr.field]) < maxListingField {
+		lr.cur[lr.field] = append(lr.cur[lr.field], t...)
+	}
+}
+
+func (lr *listingReader) end(local string) {
+	switch {
+	case local == "PortMappingEntry" && lr.inEntry:
+		if m, ok := listingEntry(&lr.cur); ok {
+			lr.ms = append(lr.ms, m)
+		} else {
+			lr.skipped++
+		}
+		lr.inEntry = false
+	case lr.inEntry:
+		lr.field = -1
+	}
 }
 
 func listingEntry(f *[nFields][]byte) (planner.Mapping, bool) {

@@ -35,11 +35,8 @@ func quickPortListing(b []byte) (ms []planner.Mapping, skipped int, ok bool) {
 		s.i = end + 2
 	}
 	var (
-		stack   [][]byte // open elements' names, prefix and all
-		inEntry bool
-		field   = -1
-		cur     [nFields][]byte
-		sawList bool
+		stack [][]byte // open elements' names, prefix and all
+		lr    listingReader
 	)
 	for s.i < len(b) {
 		if b[s.i] != '<' {
@@ -47,9 +44,7 @@ func quickPortListing(b []byte) (ms []planner.Mapping, skipped int, ok bool) {
 			if !ok {
 				return nil, 0, false
 			}
-			if inEntry && field >= 0 && len(cur[field]) < maxListingField {
-				cur[field] = append(cur[field], text...)
-			}
+			lr.text(text)
 			continue
 		}
 		closing, full, local, selfClosing, ok := s.tag()
@@ -57,22 +52,8 @@ func quickPortListing(b []byte) (ms []planner.Mapping, skipped int, ok bool) {
 			return nil, 0, false
 		}
 		if !closing {
-			switch {
-			case string(local) == "PortMappingList":
-				sawList = true
-			case string(local) == "PortMappingEntry":
-				if len(ms)+skipped >= maxListing {
-					return nil, 0, false
-				}
-				inEntry = true
-				for i := range cur {
-					cur[i] = cur[i][:0]
-				}
-			case inEntry:
-				field = -1
-				if f, ok := listingFields[string(local)]; ok {
-					field = f
-				}
+			if !lr.start(string(local)) {
+				return nil, 0, false
 			}
 			if !selfClosing {
 				stack = append(stack, full)
@@ -84,23 +65,12 @@ func quickPortListing(b []byte) (ms []planner.Mapping, skipped int, ok bool) {
 			}
 			stack = stack[:len(stack)-1]
 		}
-		// An end tag, or the end of a self-closing one.
-		switch {
-		case string(local) == "PortMappingEntry" && inEntry:
-			if m, ok := listingEntry(&cur); ok {
-				ms = append(ms, m)
-			} else {
-				skipped++
-			}
-			inEntry = false
-		case inEntry:
-			field = -1
-		}
+		lr.end(string(local)) // an end tag, or the end of a self-closing one
 	}
-	if len(stack) > 0 || !sawList {
+	if len(stack) > 0 || !lr.sawList {
 		return nil, 0, false
 	}
-	return ms, skipped, true
+	return lr.ms, lr.skipped, true
 }
 
 // quickXML is quickPortListing's cursor.
