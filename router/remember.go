@@ -1,19 +1,21 @@
 // Starting from a remembered IGD.
 //
 // Discovery waits for the gateway's SSDP answer (miniupnpd's comes after
-// about 65 ms) before it can fetch the description. A Router opened with
+// about 50 ms) before it can fetch the description. A Router opened with
 // the Identity of an earlier view (Config.Remembered) fetches the
 // description at the remembered URL at once and runs the usual discovery
 // alongside; the Router's first use waits for that discovery. Its SSDP
-// search asks, with one unicast M-SEARCH, only for the service the
-// remembered description offers, and waits for it up to Config.Timeout
+// search goes out at the same moment as the fetch, as one unicast
+// M-SEARCH for upnp:rootdevice (which every root device answers with its
+// LOCATION and BOOTID), and waits for the answer up to Config.Timeout
 // rather than the discovery window: the router is known to be there, and
-// may be busy listing its table for us. When SSDP names the remembered IGD (the same description URL and BOOTID, and a
-// USN whose UUID is a device in the fetched description), the IGD from
-// the remembered URL is kept; otherwise what discovery found replaces it,
-// and what was read through the remembered IGD is read again. The
-// remembered URL is pinned to the gateway like any LOCATION: a URL on
-// another host is never fetched, and discovery runs as without memory.
+// may be busy listing its table for us. When SSDP names the remembered
+// IGD (the same description URL and BOOTID, and a USN whose UUID is a
+// device in the fetched description), the IGD from the remembered URL is
+// kept; otherwise what discovery found replaces it, and what was read
+// through the remembered IGD is read again. The remembered URL is pinned
+// to the gateway like any LOCATION: a URL on another host is never
+// fetched, and discovery runs as without memory.
 
 package router
 
@@ -21,9 +23,11 @@ import (
 	"context"
 	"fmt"
 	"github.com/netplan42/netplan42/schema"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // rememberedIGD is the IGD a remembered identity names, and the fetch of
@@ -94,6 +98,37 @@ func (h *rememberedIGD) confirmedBy(ctx context.Context, found ssdpFound) *igd {
 		return nil
 	}
 	return h.igd
+}
+
+// confirmSearch searches the gateway for the remembered IGD h with the
+// fewest M-SEARCHes: one unicast for the root device, which every UPnP
+// root device answers (UDA 1.1, 1.3.2) with its LOCATION and BOOTID.
+// It goes out at once, beside the description fetch, since the router's
+// answer is the longest wait of a plan (miniupnpd's comes after about
+// 50 ms), and is given up when the description cannot be fetched. ok is
+// false when there was nothing to confirm: no h, or no description.
+func confirmSearch(ctx context.Context, gw netip.Addr, wait time.Duration, h *rememberedIGD) (found ssdpFound, ok bool, err error) {
+	if h == nil {
+		return found, false, nil
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		found ssdpFound
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := searchGateway(sctx, gw, wait, stRootDevice)
+		done <- result{f, err}
+	}()
+	if h.fetched(ctx) == nil {
+		cancel()
+		<-done
+		return found, false, nil
+	}
+	res := <-done
+	return res.found, true, res.err
 }
 
 // usnUUID returns the "uuid:…" part of an SSDP USN, or "".

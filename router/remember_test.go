@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeSSDP answers M-SEARCH on loopback as the gateway would, naming loc
@@ -104,6 +105,51 @@ func TestFakeRememberedConfirmed(t *testing.T) {
 	}
 	if heard.Load() == 0 {
 		t.Error("SSDP was not asked to confirm the remembered router")
+	}
+}
+
+// The confirming search goes out before the description arrives: here
+// the description is held back until the search has been heard, and the
+// view is the one discovery gives.
+func TestFakeRememberedSearchFirst(t *testing.T) {
+	f := &fakeIGD{entries: foreign(2)}
+	var heard *atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			for deadline := time.Now().Add(10 * time.Second); heard.Load() == 0; time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Error("the description was asked for and no search came within 10 s")
+					break
+				}
+			}
+		}
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	loc := srv.URL + "/rootDesc.xml"
+	heard = fakeSSDP(t, loc, "7", "uuid:fake-igd-3")
+	want, err := openLoopback(t, "").Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.calls = nil
+	f.mu.Unlock()
+	heard.Store(0)
+	got, err := openLoopback(t, want.Identity).Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("remembered view\n%+v\nwant (discovery)\n%+v", got, want)
+	}
+	if n := heard.Load(); n != 1 {
+		t.Errorf("%d searches heard: want the one confirming search", n)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls["GET"] != 1 {
+		t.Errorf("calls %v: want one description", f.calls)
 	}
 }
 
@@ -213,5 +259,46 @@ func TestParseIdentity(t *testing.T) {
 	u, _ := url.Parse("http://192.0.2.1/x")
 	if !slices.Contains([]string{"uuid:a"}, usnUUID("uuid:a::urn:x")) || usnUUID("urn:x") != "" || identityOf(u, "") != "http://192.0.2.1/x" {
 		t.Error("usnUUID or identityOf")
+	}
+}
+
+// countingProtocol fails every probe and counts them.
+type countingProtocol struct{ probes *atomic.Int32 }
+
+func (p countingProtocol) probe(ctx context.Context, e endpoint, _ *rememberedIGD) (session, error) {
+	p.probes.Add(1)
+	return nil, fmt.Errorf("natpmp at %s: no answer (test)", e.gw)
+}
+
+// Confirming a remembered IGD, a protocol after UPnP is probed only when
+// UPnP fails: a router that answers as before is asked nothing else.
+func TestFakeRememberedProbesLater(t *testing.T) {
+	var probes atomic.Int32
+	old := protocols[schema.ViaNATPMP]
+	protocols[schema.ViaNATPMP] = countingProtocol{&probes}
+	t.Cleanup(func() { protocols[schema.ViaNATPMP] = old })
+	f := &fakeIGD{entries: foreign(1)}
+	loc := fakeGateway(t, f)
+	open := func(ssdpLoc string) *Router {
+		t.Helper()
+		fakeSSDP(t, ssdpLoc, "7", "uuid:fake-igd-3")
+		probes.Store(0)
+		r, err := Open(context.Background(), Config{Protocols: []schema.Via{schema.ViaUPnP, schema.ViaNATPMP}, Gateway: loopback, Remembered: loc + " bootid=7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := open(loc)
+	if r.Protocol() != schema.ViaUPnP || probes.Load() != 0 {
+		t.Errorf("confirmed: protocol %s, %d NAT-PMP probes; want upnp and none", r.Protocol(), probes.Load())
+	}
+	r = open("") // SSDP silent: UPnP fails
+	v, err := r.Observe(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Protocol() != schema.ViaManual || probes.Load() != 1 || !slices.ContainsFunc(v.Notes, func(n string) bool { return strings.Contains(n, "no answer (test)") }) {
+		t.Errorf("UPnP failed: protocol %s, %d NAT-PMP probes, notes %q; want manual after one probe", r.Protocol(), probes.Load(), v.Notes)
 	}
 }

@@ -159,12 +159,18 @@ func (r *Router) discover(ctx context.Context, protos []schema.Via, hint *rememb
 	// earlier one has failed or timed out, never while one might still
 	// answer. Discovery costs the slowest of the earlier probes, not their
 	// sum. The losers are cancelled, and discover returns after they stop.
+	//
+	// Confirming a remembered IGD, the protocols after UPnP are probed
+	// only once UPnP has failed: the router is expected to answer UPnP
+	// as before, and each probe costs it time it would rather spend on
+	// our listing.
 	probes := map[schema.Via]chan probeResult{}
 	pctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	e := r.e
+	var upnpFailed chan struct{} // closed when the UPnP probe failed
 	for _, p := range protos {
 		if p == schema.ViaManual {
 			break
@@ -174,8 +180,24 @@ func (r *Router) discover(ctx context.Context, protos []schema.Via, hint *rememb
 		}
 		done := make(chan probeResult, 1)
 		probes[p] = done
+		after := upnpFailed
+		if hint != nil && p == schema.ViaUPnP {
+			upnpFailed = make(chan struct{})
+		}
+		failed := upnpFailed
 		wg.Go(func() {
+			if after != nil {
+				select {
+				case <-after:
+				case <-pctx.Done():
+					done <- probeResult{err: fmt.Errorf("%s at %s: %w", p, e.gw, pctx.Err())}
+					return
+				}
+			}
 			s, err := protocols[p].probe(pctx, e, hint)
+			if err != nil && p == schema.ViaUPnP && failed != nil {
+				close(failed)
+			}
 			done <- probeResult{sess: s, err: err}
 		})
 	}

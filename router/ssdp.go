@@ -38,6 +38,10 @@ const (
 
 var searchTargets = []string{stWANIPv2, stWANIPv1, stWANPPPv1}
 
+// stRootDevice is what a remembered IGD is confirmed by: every UPnP root
+// device answers it.
+const stRootDevice = "upnp:rootdevice"
+
 // grace is how long discovery waits for a better search target's answer
 // after the gateway answered one.
 const grace = 100 * time.Millisecond
@@ -137,9 +141,10 @@ var errSSDPRefused = errors.New("nothing listens there (ICMP port unreachable)")
 // replies are read from the unconnected socket alone, whatever port a
 // router answers from.
 //
-// With only set, the search confirms a router already known to offer
-// that target: the first M-SEARCH is one unicast for only, and the first
-// reply for it ends the search; the retransmission is the full search.
+// With only set, the search confirms a router already known to answer
+// that target (upnp:rootdevice): the first M-SEARCH is one unicast for
+// only, and the first reply for it ends the search; the retransmission is
+// the full search.
 // Every M-SEARCH costs a router time (miniupnpd in the lab answered an
 // HTTP request sent right after seven of them up to 130 ms late, after
 // one about 20 ms late), so a confirmation sends as few as it can.

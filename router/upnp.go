@@ -83,11 +83,7 @@ type igd struct {
 // hint is not nil and SSDP found the remembered IGD, the description
 // fetched from the remembered URL is taken instead of fetching it again.
 func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration, hint *rememberedIGD) (*igd, error) {
-	if d := hint.fetched(ctx); d != nil {
-		// Confirm the remembered IGD with the fewest M-SEARCHes: for the
-		// service its description offers. Any other answer means
-		// another router: search in full, as without memory.
-		found, err := searchGateway(ctx, gw, max(window, timeout), d.service.Type)
+	if found, ok, err := confirmSearch(ctx, gw, max(window, timeout), hint); ok {
 		if err != nil {
 			return nil, searchError(err, found)
 		}
