@@ -31,6 +31,20 @@ func TestStartRestartClose(t *testing.T) {
 	if f := strings.Fields(rest); len(f) < 17 || f[16] != fmt.Sprint(routerNice) {
 		t.Errorf("miniupnpd's nice value: /proc/%d/stat %s", l.PID(), stat)
 	}
+	// Its syslog stays off the host: the machine's console and journal
+	// are /dev/null where it runs, and its log is the lab's.
+	mounts, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", l.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"/dev/console", "/dev/log"} {
+		if _, err := os.Stat(f); err == nil && !strings.Contains(string(mounts), "/null "+f+" ") {
+			t.Errorf("miniupnpd can log to the host's %s: not bound to /dev/null in its mount namespace", f)
+		}
+	}
+	if !strings.Contains(l.Log(), "HTTP REQUEST from 192.0.2.11") {
+		t.Errorf("upnpc's requests are not in the lab's log:\n%s", l.Log())
+	}
 	out = l.Host(1).MustRun(t, "natpmpc", "-g", "192.0.2.1")
 	if !strings.Contains(out, "Public IP address : 11.0.0.1") {
 		t.Fatalf("natpmpc from host1:\n%s", out)
