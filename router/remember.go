@@ -119,7 +119,7 @@ func confirmSearch(ctx context.Context, gw netip.Addr, wait time.Duration, h *re
 	}
 	done := make(chan result, 1)
 	go func() {
-		f, err := searchGateway(sctx, gw, wait, stRootDevice)
+		f, err := searchGateway(sctx, gw, wait, stRootDevice, h.loc)
 		done <- result{f, err}
 	}()
 	if h.fetched(ctx) == nil {

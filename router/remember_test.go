@@ -21,6 +21,20 @@ import (
 // "" it stays silent. It counts the searches it heard.
 func fakeSSDP(t *testing.T, loc, bootID, uuid string) *atomic.Int32 {
 	t.Helper()
+	return fakeSSDPRoots(t, bootID, ssdpRoot{loc: loc, uuid: uuid})
+}
+
+// ssdpRoot is a root device the gateway announces; one that is no IGD
+// (rootOnly) answers only a search for upnp:rootdevice.
+type ssdpRoot struct {
+	loc, uuid string
+	rootOnly  bool
+}
+
+// fakeSSDPRoots is fakeSSDP for a gateway holding several root devices:
+// each search is answered by every one, in order.
+func fakeSSDPRoots(t *testing.T, bootID string, roots ...ssdpRoot) *atomic.Int32 {
+	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +53,12 @@ func fakeSSDP(t *testing.T, loc, bootID, uuid string) *atomic.Int32 {
 			}
 			heard.Add(1)
 			m := stRE.FindSubmatch(buf[:n])
-			if loc == "" || m == nil {
-				continue
+			for _, r := range roots {
+				if r.loc == "" || m == nil || r.rootOnly && string(m[1]) != stRootDevice {
+					continue
+				}
+				fmt.Fprintf(udpTo(c, from), "HTTP/1.1 200 OK\r\nST: %s\r\nUSN: %s::%s\r\nLOCATION: %s\r\nBOOTID.UPNP.ORG: %s\r\n\r\n", m[1], r.uuid, m[1], r.loc, bootID)
 			}
-			fmt.Fprintf(udpTo(c, from), "HTTP/1.1 200 OK\r\nST: %s\r\nUSN: %s::%s\r\nLOCATION: %s\r\nBOOTID.UPNP.ORG: %s\r\n\r\n", m[1], uuid, m[1], loc, bootID)
 		}
 	}()
 	return &heard
@@ -128,9 +144,29 @@ func TestFakeRememberedSearchFirst(t *testing.T) {
 	t.Cleanup(srv.Close)
 	loc := srv.URL + "/rootDesc.xml"
 	heard = fakeSSDP(t, loc, "7", "uuid:fake-igd-3")
+	confirmedOnce(t, f, heard, loc)
+}
+
+// A gateway with several root devices answers the confirming search once
+// for each: the remembered IGD's answer confirms it, whichever comes
+// first, without a second search or description.
+func TestFakeRememberedOtherRootFirst(t *testing.T) {
+	f := &fakeIGD{entries: foreign(1)}
+	loc := fakeGateway(t, f)
+	other := httptest.NewServer(http.NotFoundHandler()) // a media server, say
+	t.Cleanup(other.Close)
+	heard := fakeSSDPRoots(t, "7", ssdpRoot{loc: other.URL + "/desc.xml", uuid: "uuid:media-1", rootOnly: true}, ssdpRoot{loc: loc, uuid: "uuid:fake-igd-3"})
+	confirmedOnce(t, f, heard, loc)
+}
+
+// confirmedOnce discovers the IGD at loc, then opens it again from the
+// identity discovery gave: the view must be the same, made with one
+// search and one description.
+func confirmedOnce(t *testing.T, f *fakeIGD, heard *atomic.Int32, loc string) {
+	t.Helper()
 	want, err := openLoopback(t, "").Observe(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || want.Identity != loc+" bootid=7" {
+		t.Fatalf("discovery: %+v, %v", want, err)
 	}
 	f.mu.Lock()
 	f.calls = nil
@@ -143,13 +179,10 @@ func TestFakeRememberedSearchFirst(t *testing.T) {
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("remembered view\n%+v\nwant (discovery)\n%+v", got, want)
 	}
-	if n := heard.Load(); n != 1 {
-		t.Errorf("%d searches heard: want the one confirming search", n)
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.calls["GET"] != 1 {
-		t.Errorf("calls %v: want one description", f.calls)
+	if n := heard.Load(); n != 1 || f.calls["GET"] != 1 {
+		t.Errorf("%d searches, calls %v: want one search and one description", n, f.calls)
 	}
 }
 

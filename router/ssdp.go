@@ -142,13 +142,14 @@ var errSSDPRefused = errors.New("nothing listens there (ICMP port unreachable)")
 // router answers from.
 //
 // With only set, the search confirms a router already known to answer
-// that target (upnp:rootdevice): the first M-SEARCH is one unicast for
-// only, and the first reply for it ends the search; the retransmission is
-// the full search.
+// that target (upnp:rootdevice) at the LOCATION at: the first M-SEARCH is
+// one unicast for only, and the first reply for it from at ends the
+// search (a router may hold other root devices, whose replies are passed
+// over); the retransmission is the full search.
 // Every M-SEARCH costs a router time (miniupnpd in the lab answered an
 // HTTP request sent right after seven of them up to 130 ms late, after
 // one about 20 ms late), so a confirmation sends as few as it can.
-func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration, only string) (ssdpFound, error) {
+func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration, only string, at *url.URL) (ssdpFound, error) {
 	var found ssdpFound
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
 	if err != nil {
@@ -255,7 +256,7 @@ func searchGateway(ctx context.Context, gw netip.Addr, wait time.Duration, only 
 			found.Rejected = append(found.Rejected, "reply from the gateway ignored: "+err.Error())
 			continue
 		}
-		if only != "" && r.ST == only {
+		if only != "" && r.ST == only && (at == nil || loc.String() == at.String()) {
 			best = 0 // the one asked for: nothing better to wait for
 			found.Reply, found.Location = r, loc
 			break

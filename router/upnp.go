@@ -91,7 +91,7 @@ func openIGD(ctx context.Context, gw netip.Addr, window, timeout time.Duration, 
 			return d, nil
 		}
 	}
-	found, err := searchGateway(ctx, gw, window, "")
+	found, err := searchGateway(ctx, gw, window, "", nil)
 	if err != nil {
 		return nil, searchError(err, found)
 	}
