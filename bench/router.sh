@@ -18,7 +18,10 @@
 #     the whole table to diff it) against `upnpc -u URL -l` (one SOAP call
 #     per entry; target >= 3x faster) and `upnpc -u URL -L` (one
 #     GetListOfPortMappings: the router's own floor; target <= 1.2x). The
-#     library call alone (router.Observe, bench/routerobserve) is shown too.
+#     library call alone (router.Observe, bench/routerobserve), the plan
+#     with firewall = "none", and upnpc -L beside the firewall's listings
+#     (which slow the lab's router, since it shares this machine) are
+#     shown too.
 #
 # Plans made from a remembered router are checked to print byte for byte
 # what a plan made by discovery prints.
@@ -60,8 +63,9 @@ mkdir -p "$bin/ten" "$bin/two" "$bin/one"
 sed -e '/service "s[2-9]"/,/^  }/d' "$bin/ten/main.hcl" >"$bin/two/main.hcl"
 sed -e '/service "s[1-9]"/,/^  }/d' "$bin/ten/main.hcl" >"$bin/one/main.hcl"
 # The same 2 services with firewall = "none": the router's part alone.
-mkdir -p "$bin/two-nofw"
+mkdir -p "$bin/two-nofw" "$bin/one-nofw"
 sed -e 's/firewall = "iptables"/firewall = "none"/' "$bin/two/main.hcl" >"$bin/two-nofw/main.hcl"
+sed -e 's/firewall = "iptables"/firewall = "none"/' "$bin/one/main.hcl" >"$bin/one-nofw/main.hcl"
 
 np() { "$lab" exec host1 -- "$bin/netplan42" "$@"; }
 # remember DIR: apply DIR's config and destroy it again, so DIR/state.json
@@ -147,16 +151,26 @@ echo "  netplan42 plan / upnpc -u URL -s = $(ratio "$p" "$s")x remembered, $(rat
 
 echo "B. $maps foreign mappings on the router"
 remember "$bin/one"
+remember "$bin/one-nofw"
 t0=$(date +%s.%N)
 "$lab" exec host2 -- "$bin/routerobserve" -timeout 10s -fill "$maps"
 echo "  (filled in $(echo "$(date +%s.%N) - $t0" | bc) s from host2)"
 same "$bin/one"
 id=$("$lab" exec host1 -- "$bin/routerobserve" | sed -n 's/.* identity=//p')
+# The lab's router shares this machine: the firewall's listings, which a
+# plan runs beside the router's, slow the router too (on a network it is
+# another device). The no-firewall plan, and upnpc -L beside those same
+# listings, show how much.
+fwlists='iptables-nft-save >/dev/null & ip6tables-nft-save >/dev/null & iptables-legacy-save >/dev/null & nft -j list chains >/dev/null &'
 bench "netplan42 plan (1, remembered)" '[ $(grep -c "192.0.2.11:" <<<"$out") -eq '"$maps"' ]' \
 	"$bin/netplan42" plan --config "$bin/one" --computer host1 --state "$bin/one/state.json" \; \
+	"netplan42 plan (1, remembered, no fw)" '[ $(grep -c "192.0.2.11:" <<<"$out") -eq '"$maps"' ]' \
+	"$bin/netplan42" plan --config "$bin/one-nofw" --computer host1 --state "$bin/one-nofw/state.json" \; \
 	"upnpc -u URL -L (one listing)" '[ $(grep -c "192.0.2.11" <<<"$out") -eq '"$maps"' ]' upnpc -u "$url" -L \; \
+	"upnpc -L beside the fw listings" '[ $(grep -c "192.0.2.11" <<<"$out") -eq '"$maps"' ]' bash -c "$fwlists upnpc -u $url -L" \; \
 	"router.Observe (library, remembered)" 'grep -q "listed=true mappings='"$maps"' " <<<"$out"' "$bin/routerobserve" -remembered "$id"
 bench "upnpc -u URL -l (per entry)" '[ $(grep -c "192.0.2.11:" <<<"$out") -eq '"$maps"' ]' upnpc -u "$url" -l
 p=${median["netplan42 plan (1, remembered)"]} l=${median["upnpc -u URL -l (per entry)"]} L=${median["upnpc -u URL -L (one listing)"]}
 echo "  upnpc -u URL -l / netplan42 plan = $(ratio "$l" "$p")x   (target >= 3x)"
-echo "  netplan42 plan / upnpc -u URL -L = $(ratio "$p" "$L")x   (target <= 1.2x)"
+n=${median["netplan42 plan (1, remembered, no fw)"]} F=${median["upnpc -L beside the fw listings"]}
+echo "  netplan42 plan / upnpc -u URL -L = $(ratio "$p" "$L")x   (target <= 1.2x); without firewall $(ratio "$n" "$L")x; upnpc -L beside the firewall's listings $(ratio "$F" "$L")x"
