@@ -216,7 +216,28 @@ func (d *igd) listPage(ctx context.Context, start uint16, proto planner.Protocol
 // readListResponse reads a GetListOfPortMappings response envelope and
 // parses its NewPortListing.
 func readListResponse(r io.Reader) ([]planner.Mapping, int, error) {
-	dec := xml.NewDecoder(r)
+	b, err := io.ReadAll(r) // the transport caps the body
+	if err != nil {
+		return nil, 0, &listingError{fmt.Errorf("response: %v", err)}
+	}
+	listing, ok := quickListResponse(b)
+	if !ok {
+		var err error
+		if listing, err = listResponseXML(b); err != nil {
+			return nil, 0, err
+		}
+	}
+	ms, skipped, err := parsePortListing(listing)
+	if err != nil {
+		return nil, 0, &listingError{err}
+	}
+	return ms, skipped, nil
+}
+
+// listResponseXML returns the text of a response envelope's
+// NewPortListing, read with encoding/xml's tokenizer.
+func listResponseXML(b []byte) ([]byte, error) {
+	dec := xml.NewDecoder(bytes.NewReader(b))
 	dec.CharsetReader = charsetReader
 	var listing []byte
 	in, found := false, false
@@ -226,7 +247,7 @@ func readListResponse(r io.Reader) ([]planner.Mapping, int, error) {
 			break
 		}
 		if err != nil {
-			return nil, 0, &listingError{fmt.Errorf("response: %v", err)}
+			return nil, &listingError{fmt.Errorf("response: %v", err)}
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -244,13 +265,9 @@ func readListResponse(r io.Reader) ([]planner.Mapping, int, error) {
 		}
 	}
 	if !found {
-		return nil, 0, &listingError{errors.New("response: no NewPortListing")}
+		return nil, &listingError{errors.New("response: no NewPortListing")}
 	}
-	ms, skipped, err := parsePortListing(listing)
-	if err != nil {
-		return nil, 0, &listingError{err}
-	}
-	return ms, skipped, nil
+	return listing, nil
 }
 
 func parseProtocol(s string) (planner.Protocol, bool) {
