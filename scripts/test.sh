@@ -72,9 +72,9 @@ cat "$restlog"
 # The parsers of what users hand netplan42 are fuzzed briefly on every run
 # (longer by hand: FUZZTIME=10m): the lock file, config loading with
 # nesting, the plain-subset parser against hclsyntax, and the router
-# listing's fast reader against encoding/xml. Only on a full run, not when arguments pick tests.
+# listing's fast readers (listing, response envelope) against encoding/xml. Only on a full run, not when arguments pick tests.
 if [ $# -eq 0 ] && [ $status -eq 0 ]; then
-	for target in schema:FuzzParseLock schema:FuzzLoad schema:FuzzQuickParse router:FuzzQuickPortListing; do
+	for target in schema:FuzzParseLock schema:FuzzLoad schema:FuzzQuickParse router:FuzzQuickPortListing router:FuzzQuickListResponse; do
 		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-20s}" "./${target%%:*}" || status=1
 	done
 fi
