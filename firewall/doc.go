@@ -50,8 +50,9 @@
 //
 // Observe reports Hooked false when such a table lacks our chain or our
 // jump, or its chain netplan42 differs from NETPLAN42, so a plan shows the
-// drift and apply repairs it. Sync reads the native tables (nft -j list chains, then
-// only the tables that filter input or hold our chain) before it changes
+// drift and apply repairs it. Sync reads the native tables (the chains,
+// over netlink as nft -j list chains prints them, then with nft only the
+// tables that filter input or hold our chain) before it changes
 // anything, then runs one iptables-restore per family and one nft
 // transaction. Because the rules go into nft too, nft's comment limit
 // (128 bytes) applies whenever a native table needs them. Rules of the

@@ -48,7 +48,7 @@ var ErrUnknownBackend = errors.New("unknown firewall backend")
 // macOS and FreeBSD, Windows Defender Firewall on Windows, and none when no
 // tool is installed; Backend says which.
 func Open(ctx context.Context, cfg Config) (*Firewall, error) {
-	return open(ctx, cfg, execRun, exec.LookPath, runtime.GOOS)
+	return open(ctx, cfg, machineRun, exec.LookPath, runtime.GOOS)
 }
 
 func open(ctx context.Context, cfg Config, run runFunc, lookPath func(string) (string, error), goos string) (*Firewall, error) {

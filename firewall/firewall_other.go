@@ -17,3 +17,6 @@ func openLinux(_ context.Context, backend string, _ runFunc, _ func(string) (str
 func openAutoLinux(ctx context.Context, run runFunc, lookPath func(string) (string, error)) (*Firewall, error) {
 	return openLinux(ctx, "auto", run, lookPath)
 }
+
+// inProcess: nothing is answered without its tool off Linux.
+func inProcess(string, []string) ([]byte, bool) { return nil, false }

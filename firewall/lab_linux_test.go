@@ -1,11 +1,13 @@
 package firewall
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,6 +27,9 @@ func TestMain(m *testing.M) {
 		"fw":    childFirewall,
 		"serve": childServe,
 		"dial":  childDial,
+
+		"legacy-save": childLegacySave,
+		"nft-chains":  childNftChains,
 
 		"bench-sync":  childBenchSync,
 		"bench-execs": childBenchExecs,
@@ -74,6 +79,36 @@ func childFirewall(ctx context.Context, args []string) error {
 	return json.NewEncoder(stdout()).Encode(rep)
 }
 
+// childLegacySave prints what machineRun and the tool itself print for
+// args[0] (a legacy save tool), and whether machineRun skipped the tool.
+func childLegacySave(ctx context.Context, args []string) error {
+	skipped := noLegacyTables(os.ReadFile, args[0])
+	machine, err := machineRun(ctx, nil, args[0])
+	if err != nil {
+		return err
+	}
+	tool, err := execRun(ctx, nil, args[0])
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout()).Encode([]string{fmt.Sprint(skipped), string(machine), string(tool)})
+}
+
+// childNftChains prints `nft -j list chains` as machineRun answers it
+// (over netlink) and as nft prints it, one line each.
+func childNftChains(ctx context.Context, _ []string) error {
+	netlink, ok := inProcess("nft", []string{"-j", "list", "chains"})
+	if !ok {
+		return fmt.Errorf("nft -j list chains was not answered over netlink")
+	}
+	nft, err := execRun(ctx, nil, "nft", "-j", "list", "chains")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout(), "%s\n%s\n", netlink, bytes.TrimSpace(nft))
+	return err
+}
+
 // childServe listens on args[0] (":4242") for args[1] and closes every
 // connection it accepts.
 func childServe(ctx context.Context, args []string) error {
@@ -113,16 +148,7 @@ type topo struct {
 
 func newTopo(t *testing.T) *topo {
 	t.Helper()
-	lab.Require(t)
-	mk := func(role string) *lab.Namespace {
-		ns, err := lab.NewNamespace(role)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		return ns
-	}
-	tp := &topo{server: mk("srv"), client: mk("cli"), outsider: mk("out")}
+	tp := &topo{server: labNamespace(t, "srv"), client: labNamespace(t, "cli"), outsider: labNamespace(t, "out")}
 	if err := lab.Veth(tp.server, "eth0", tp.client, "eth0"); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +162,18 @@ func newTopo(t *testing.T) *topo {
 	tp.client.MustRun(t, "ip", "addr", "add", "2001:db8:1::10/64", "dev", "eth0", "nodad")
 	tp.outsider.MustRun(t, "ip", "addr", "add", "198.51.100.20/24", "dev", "eth0")
 	return tp
+}
+
+// labNamespace makes a namespace for role, closed when the test ends.
+func labNamespace(t *testing.T, role string) *lab.Namespace {
+	t.Helper()
+	lab.Require(t)
+	ns, err := lab.NewNamespace(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }
 
 // serve starts a listener on the server for the rest of the test.
@@ -406,4 +444,38 @@ func lineDiff(a, b string) string {
 		}
 	}
 	return out.String()
+}
+
+// TestLabLegacySaveSkipped: in a namespace whose kernel holds no legacy
+// table, machineRun answers the legacy save tools empty without running
+// them, as the tools print nothing; once a legacy rule exists it runs
+// them and reads the rule.
+func TestLabLegacySaveSkipped(t *testing.T) {
+	ns := labNamespace(t, "leg")
+	save := func(tool string) (skipped bool, machine, exec string) {
+		t.Helper()
+		out, err := ns.Child(context.Background(), "legacy-save", tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep []string
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep) != 3 {
+			t.Fatalf("legacy-save reply %q: %v", out, err)
+		}
+		return rep[0] == "true", rep[1], rep[2]
+	}
+	for _, v := range []struct{ save, tool, rule string }{
+		{"iptables-legacy-save", "iptables-legacy", "-A INPUT -p tcp -m tcp --dport 4242 -j DROP"},
+		{"ip6tables-legacy-save", "ip6tables-legacy", "-A INPUT -p tcp -m tcp --dport 4242 -j DROP"},
+	} {
+		skipped, machine, exec := save(v.save)
+		if !skipped || machine != "" || exec != "" {
+			t.Fatalf("%s in a fresh namespace: skipped=%v, machineRun %q, the tool %q", v.save, skipped, machine, exec)
+		}
+		ns.MustRun(t, v.tool, strings.Fields(v.rule)...)
+		skipped, machine, exec = save(v.save)
+		if skipped || !strings.Contains(machine, v.rule+"\n") || !strings.Contains(exec, v.rule+"\n") {
+			t.Fatalf("%s with a legacy rule: skipped=%v, machineRun %q, the tool %q", v.save, skipped, machine, exec)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -371,4 +373,77 @@ func TestLabIptablesFirewalld(t *testing.T) {
 	if end := dumpNft(t, tp.server); end != before {
 		t.Fatalf("Sync(nil) left a difference:\n%s", lineDiff(before, end))
 	}
+}
+
+// TestLabNftChainsNetlink: `nft -j list chains` answered over netlink
+// reads as nft's own answer does, table by table and chain by chain, on a
+// ruleset with every family, hook and chain type, iptables-nft's tables,
+// odd priorities and policies.
+func TestLabNftChainsNetlink(t *testing.T) {
+	ns := labNamespace(t, "nlc")
+	chains := func(when string) {
+		t.Helper()
+		out, err := ns.Child(context.Background(), "nft-chains")
+		if err != nil {
+			t.Fatal(err)
+		}
+		netlink, nft, _ := strings.Cut(strings.TrimSpace(out), "\n")
+		got, err := parseNftJSON([]byte(netlink))
+		if err != nil {
+			t.Fatalf("%s: netlink answer: %v\n%s", when, err, netlink)
+		}
+		want, err := parseNftJSON([]byte(nft))
+		if err != nil {
+			t.Fatalf("%s: nft's answer: %v\n%s", when, err, nft)
+		}
+		if g, w := chainsOf(got), chainsOf(want); g != w {
+			t.Fatalf("%s: netlink read\n%s\nnft read\n%s", when, g, w)
+		}
+		t.Logf("%s: %d tables alike", when, len(want.tables))
+	}
+	chains("empty ruleset")
+	sh(t, ns, foreignIptables("iptables-nft")+nativeNft+`
+ip link add v0 type veth peer name v1
+nft -f - <<'NFTRULES'
+table ip natx {
+	chain pre { type nat hook prerouting priority dstnat; }
+	chain post { type nat hook postrouting priority srcnat + 5; policy accept; }
+}
+table ip6 mangle {
+	chain out { type route hook output priority mangle; }
+	chain plain { }
+}
+table bridge br {
+	chain incoming { type filter hook input priority -200; policy drop; }
+	chain forwarding { type filter hook forward priority 0; }
+}
+table arp a {
+	chain i { type filter hook input priority 0; }
+	chain o { type filter hook output priority 7; policy drop; }
+}
+table netdev nd {
+	chain ing { type filter hook ingress device v0 priority -500; }
+	chain eg { type filter hook egress device v0 priority 10; }
+}
+table inet big {
+	chain low { type filter hook input priority -2147483648; }
+	chain high { type filter hook input priority 2147483647; policy drop; }
+	chain plain { }
+}
+NFTRULES
+`)
+	chains("every family")
+}
+
+// chainsOf prints rs's tables and chains with what a chains listing holds.
+func chainsOf(rs *nftRuleset) string {
+	var b strings.Builder
+	for _, tb := range rs.tables {
+		fmt.Fprintf(&b, "%s flags=%v\n", tb, tb.flags)
+		for _, name := range tb.order {
+			c := tb.chains[name]
+			fmt.Fprintf(&b, "  %s base=%v type=%q hook=%q prio=%d policy=%q rules=%d\n", c.name, c.base, c.typ, c.hook, c.prio, c.policy, len(c.rules))
+		}
+	}
+	return b.String()
 }
