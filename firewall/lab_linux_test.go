@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 
 		"legacy-save": childLegacySave,
 		"nft-chains":  childNftChains,
+		"nft-gen":     childNftGen,
 
 		"bench-sync":  childBenchSync,
 		"bench-execs": childBenchExecs,
@@ -94,18 +95,29 @@ func childLegacySave(ctx context.Context, args []string) error {
 	return json.NewEncoder(stdout()).Encode([]string{fmt.Sprint(skipped), string(machine), string(tool)})
 }
 
-// childNftChains prints `nft -j list chains` as machineRun answers it
-// (over netlink) and as nft prints it, one line each.
+// childNftChains prints whether `nft -j list chains` was answered over
+// netlink, then machineRun's answer and nft's, one line each.
 func childNftChains(ctx context.Context, _ []string) error {
-	netlink, ok := inProcess("nft", []string{"-j", "list", "chains"})
-	if !ok {
-		return fmt.Errorf("nft -j list chains was not answered over netlink")
+	_, inproc := inProcess("nft", []string{"-j", "list", "chains"})
+	machine, err := machineRun(ctx, nil, "nft", "-j", "list", "chains")
+	if err != nil {
+		return err
 	}
 	nft, err := execRun(ctx, nil, "nft", "-j", "list", "chains")
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout(), "%s\n%s\n", netlink, bytes.TrimSpace(nft))
+	_, err = fmt.Fprintf(stdout(), "%v\n%s\n%s\n", inproc, bytes.TrimSpace(machine), bytes.TrimSpace(nft))
+	return err
+}
+
+// childNftGen prints the ruleset's generation ID.
+func childNftGen(context.Context, []string) error {
+	gen, err := nftGeneration()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout(), gen)
 	return err
 }
 

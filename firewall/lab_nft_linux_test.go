@@ -378,30 +378,37 @@ func TestLabIptablesFirewalld(t *testing.T) {
 // TestLabNftChainsNetlink: `nft -j list chains` answered over netlink
 // reads as nft's own answer does, table by table and chain by chain, on a
 // ruleset with every family, hook and chain type, iptables-nft's tables,
-// odd priorities and policies.
+// a dormant table, odd priorities and policies. With an anonymous chain
+// bound to a rule (which nft hides) nft answers instead.
 func TestLabNftChainsNetlink(t *testing.T) {
 	ns := labNamespace(t, "nlc")
-	chains := func(when string) {
+	chains := func(when string, netlink bool) {
 		t.Helper()
 		out, err := ns.Child(context.Background(), "nft-chains")
 		if err != nil {
 			t.Fatal(err)
 		}
-		netlink, nft, _ := strings.Cut(strings.TrimSpace(out), "\n")
-		got, err := parseNftJSON([]byte(netlink))
-		if err != nil {
-			t.Fatalf("%s: netlink answer: %v\n%s", when, err, netlink)
+		lines := strings.SplitN(strings.TrimSpace(out), "\n", 3)
+		if len(lines) != 3 {
+			t.Fatalf("%s: nft-chains printed %q", when, out)
 		}
-		want, err := parseNftJSON([]byte(nft))
+		if inproc := lines[0] == "true"; inproc != netlink {
+			t.Fatalf("%s: answered over netlink: %v, want %v", when, inproc, netlink)
+		}
+		got, err := parseNftJSON([]byte(lines[1]))
 		if err != nil {
-			t.Fatalf("%s: nft's answer: %v\n%s", when, err, nft)
+			t.Fatalf("%s: machineRun's answer: %v\n%s", when, err, lines[1])
+		}
+		want, err := parseNftJSON([]byte(lines[2]))
+		if err != nil {
+			t.Fatalf("%s: nft's answer: %v\n%s", when, err, lines[2])
 		}
 		if g, w := chainsOf(got), chainsOf(want); g != w {
-			t.Fatalf("%s: netlink read\n%s\nnft read\n%s", when, g, w)
+			t.Fatalf("%s: machineRun read\n%s\nnft read\n%s", when, g, w)
 		}
 		t.Logf("%s: %d tables alike", when, len(want.tables))
 	}
-	chains("empty ruleset")
+	chains("empty ruleset", true)
 	sh(t, ns, foreignIptables("iptables-nft")+nativeNft+`
 ip link add v0 type veth peer name v1
 nft -f - <<'NFTRULES'
@@ -429,17 +436,49 @@ table inet big {
 	chain low { type filter hook input priority -2147483648; }
 	chain high { type filter hook input priority 2147483647; policy drop; }
 	chain plain { }
+	chain ing { type filter hook ingress device v1 priority 0; }
+}
+table ip sleepy {
+	flags dormant;
+	chain in { type filter hook input priority 0; policy drop; }
 }
 NFTRULES
 `)
-	chains("every family")
+	chains("every family", true)
+	sh(t, ns, `nft add table ip anon
+nft add chain ip anon in '{ type filter hook input priority 0; }'
+nft add rule ip anon in jump '{ tcp dport 22 accept; }'
+`)
+	chains("an anonymous chain", false)
+}
+
+// TestLabNftGeneration: the generation ID the netlink listing is checked
+// with moves on with every change to the ruleset.
+func TestLabNftGeneration(t *testing.T) {
+	ns := labNamespace(t, "gen")
+	gen := func() string {
+		t.Helper()
+		out, err := ns.Child(context.Background(), "nft-gen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	before := gen()
+	if again := gen(); again != before {
+		t.Fatalf("generation moved without a change: %s, then %s", before, again)
+	}
+	sh(t, ns, "nft add table ip g")
+	if after := gen(); after == before {
+		t.Fatalf("generation %s did not move when a table was added", before)
+	}
 }
 
 // chainsOf prints rs's tables and chains with what a chains listing holds.
 func chainsOf(rs *nftRuleset) string {
 	var b strings.Builder
 	for _, tb := range rs.tables {
-		fmt.Fprintf(&b, "%s flags=%v\n", tb, tb.flags)
+		fmt.Fprintf(&b, "%s\n", tb)
 		for _, name := range tb.order {
 			c := tb.chains[name]
 			fmt.Fprintf(&b, "  %s base=%v type=%q hook=%q prio=%d policy=%q rules=%d\n", c.name, c.base, c.typ, c.hook, c.prio, c.policy, len(c.rules))

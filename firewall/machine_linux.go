@@ -1,10 +1,15 @@
 package firewall
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // inProcess answers a listing without running its tool where the kernel
@@ -22,16 +27,26 @@ func inProcess(name string, args []string) (out []byte, ok bool) {
 // name, and for a base chain its type, hook, priority and policy, as nft
 // prints them. It is the costliest listing a plan with the iptables
 // backend runs beside the router's (nft takes about 7 ms of CPU to start
-// and read the cache). ok is false when netlink fails or the kernel names
-// a family or hook nft would print in a way this does not know; nft runs
-// then, and its error is the one reported.
+// and read the cache). ok is false, and nft runs (its error is the one
+// reported), when netlink fails, when the ruleset changed during the
+// listing (its generation moved: nft reads again then), when the kernel
+// names a family or hook this does not know, and when a chain may be an
+// anonymous one bound to a rule (nft names them __chainN and hides them;
+// google/nftables does not read the flag that marks them).
 func nftChainsJSON() ([]byte, bool) {
 	conn, err := nftables.New()
 	if err != nil {
 		return nil, false
 	}
+	gen, err := nftGeneration()
+	if err != nil {
+		return nil, false
+	}
 	chains, err := conn.ListChains()
 	if err != nil {
+		return nil, false
+	}
+	if again, err := nftGeneration(); err != nil || again != gen {
 		return nil, false
 	}
 	type chain struct {
@@ -45,7 +60,7 @@ func nftChainsJSON() ([]byte, bool) {
 	}
 	objs := []map[string]any{{"metainfo": map[string]int{"json_schema_version": 1}}}
 	for _, c := range chains {
-		if c.Table == nil {
+		if c.Table == nil || strings.HasPrefix(c.Name, "__chain") {
 			return nil, false
 		}
 		family, ok := nftFamilies[c.Table.Family]
@@ -90,4 +105,40 @@ var nftHooks = map[string][]string{
 	"bridge": {"prerouting", "input", "forward", "output", "postrouting"},
 	"arp":    {"input", "output", "forward"},
 	"netdev": {"ingress", "egress"},
+}
+
+// nftGeneration reads the ruleset's generation ID (NFT_MSG_GETGEN), which
+// every committed change moves on.
+func nftGeneration() (uint32, error) {
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN), Flags: netlink.Request},
+		Data:   []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0}, // nfgenmsg
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return 0, err
+		}
+		ad.ByteOrder = binary.BigEndian
+		for ad.Next() {
+			if ad.Type() == unix.NFTA_GEN_ID {
+				return ad.Uint32(), nil
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return 0, errors.New("nftables: no generation ID in the answer")
 }
