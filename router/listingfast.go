@@ -69,7 +69,8 @@ func quickPortListing(b []byte) (ms []planner.Mapping, skipped int, ok bool) {
 // quickListResponse returns the text of NewPortListing in a
 // GetListOfPortMappings response envelope of the plain form routers send,
 // as listResponseXML returns it: text with the five named entities and
-// CDATA sections (miniupnpd sends one). It declines (ok false) anything
+// references to plain ASCII characters, and CDATA sections (miniupnpd
+// sends one). It declines (ok false) anything
 // else quickPortListing declines, a carriage return in the listing, text
 // around it, an element inside it and a second NewPortListing.
 func quickListResponse(b []byte) (listing []byte, ok bool) {

@@ -145,6 +145,7 @@ func TestQuickListResponse(t *testing.T) {
 		"1000 escaped":    listResponse(doc, false),
 		"split":           bytes.Replace(listResponse(doc, true), []byte("<p:PortMappingEntry>"), []byte("]]>&lt;p:PortMappingEntry&gt;<![CDATA["), 1),
 		"empty element":   []byte(`<a><NewPortListing></NewPortListing></a>`),
+		"references":      []byte(`<a><NewPortListing>&#60;PortMappingList/&#x3e;</NewPortListing></a>`),
 	} {
 		if !sameResponse(t, b) {
 			t.Errorf("%s: quickListResponse declined a plain envelope", name)
@@ -158,7 +159,7 @@ func TestQuickListResponse(t *testing.T) {
 		"element inside":             bytes.Replace(small, []byte("<NewPortListing>"), []byte("<NewPortListing><x/>"), 1),
 		"two listings":               bytes.Replace(small, []byte("</s:Body>"), []byte("<NewPortListing>x</NewPortListing></s:Body>"), 1),
 		"self-closing":               []byte(`<a><NewPortListing/></a>`),
-		"character reference":        []byte(`<a><NewPortListing>&#60;x/></NewPortListing></a>`),
+		"carriage return reference":  []byte(`<a><NewPortListing>&#60;x/&#62;&#13;</NewPortListing></a>`),
 		"doctype":                    append([]byte("<!DOCTYPE a>"), small...),
 		"latin-1 prolog":             bytes.Replace(small, []byte(`<?xml version="1.0"?>`), []byte(`<?xml version="1.0" encoding="ISO-8859-1"?>`), 1),
 		"non-ASCII":                  bytes.Replace(small, []byte("<s:Body>"), []byte("<s:Body>\u00e9"), 1),
@@ -186,6 +187,7 @@ func FuzzQuickListResponse(f *testing.F) {
 	f.Add(capture(f, "soap-getlist-tcp.http"))
 	f.Add(listResponse(listingDoc(2, "UDP"), false))
 	f.Add([]byte(`<a><NewPortListing>x<![CDATA[<y>]]>&amp;</NewPortListing></a>`))
+	f.Add([]byte(`<a b="c">&#32;<NewPortListing>&#60;&#x3e;&#34;</NewPortListing></a>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		sameResponse(t, b)
 	})
