@@ -271,7 +271,7 @@ func (pl *planning) mappings() {
 		return
 	}
 
-	observed := map[MappingKey]Mapping{}
+	observed := make(map[MappingKey]Mapping, len(v.Mappings))
 	for _, m := range v.Mappings {
 		observed[m.Key()] = m
 	}

@@ -93,7 +93,13 @@ func quickListResponse(b []byte) (listing []byte, ok bool) {
 				return nil, false
 			}
 			from := s.i + len(cdata)
-			listing = append(listing, b[from:from+end]...)
+			if listing == nil {
+				// A listing in one section (miniupnpd's) is not copied;
+				// the capacity cut makes any further piece copy it.
+				listing = b[from : from+end : from+end]
+			} else {
+				listing = append(listing, b[from:from+end]...)
+			}
 			s.i = from + end + len(cdataEnd)
 			continue
 		}

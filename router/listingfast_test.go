@@ -176,9 +176,11 @@ func TestQuickListResponse(t *testing.T) {
 		bytes.Replace(small, []byte("<s:Body>"), []byte("<s:Body><!-- x -->"), 1),
 		bytes.Replace(small, []byte(`<?xml version="1.0"?>`), []byte(`<?xml version="1.0" encoding="ISO-8859-1"?>`), 1),
 	} {
-		ms, skipped, err := readListResponse(bytes.NewReader(b))
-		if err != nil || len(ms) != 2 || skipped != 0 {
-			t.Errorf("readListResponse: %d entries, %d skipped, %v", len(ms), skipped, err)
+		for _, size := range []int64{-1, int64(len(b)), 10} { // unknown, announced, announced wrong
+			ms, skipped, err := readListResponse(bytes.NewReader(b), size)
+			if err != nil || len(ms) != 2 || skipped != 0 {
+				t.Errorf("readListResponse (size %d): %d entries, %d skipped, %v", size, len(ms), skipped, err)
+			}
 		}
 	}
 }

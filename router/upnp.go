@@ -419,6 +419,9 @@ lists:
 			}
 			skippedAll += skipped
 			all = append(all, page...)
+			if len(distinct) == 0 {
+				distinct = make(map[lkey]bool, len(page)) // sized once: most tables fit one page
+			}
 			for _, m := range page {
 				distinct[lkey{m.Key(), m.RemoteHost}] = true
 			}
