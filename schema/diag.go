@@ -66,7 +66,16 @@ func tidy(diags hcl.Diagnostics) hcl.Diagnostics {
 	}
 	seen := make(map[key]bool, len(diags))
 	out := diags[:0:0]
+	overBudget := false
 	for _, d := range diags {
+		if d.Summary == budgetSummary {
+			// Once the budget is used up, every for expression fails;
+			// the first says where it ran out.
+			if overBudget {
+				continue
+			}
+			overBudget = true
+		}
 		k := key{sev: d.Severity, summary: d.Summary, detail: d.Detail}
 		if d.Subject != nil {
 			k.rng = *d.Subject

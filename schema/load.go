@@ -196,6 +196,8 @@ type loader struct {
 	// varNames and localNames are the declared names, sorted, for
 	// messages about references to undeclared ones.
 	varNames, localNames []string
+
+	m *meter // the load's evaluation steps; nil in a computer's own loader
 }
 
 // computerDecl is a decoded computer instance and the places its attributes
@@ -248,9 +250,10 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 		}
 	}
 
+	l.m = new(meter)
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{},
-		Functions: functions,
+		Functions: functionsWith(l.m),
 	}
 	ctx.Variables["var"] = l.variables(variables, opts)
 	ctx.Variables["local"] = l.locals(locals, ctx)

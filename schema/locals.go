@@ -97,6 +97,10 @@ func (l *loader) locals(blocks []*hcl.Block, ctx *hcl.EvalContext) cty.Value {
 		val, diags := l.eval(lc.attr.Expr, child)
 		if diags.HasErrors() {
 			val = cty.DynamicVal
+		} else if l.m != nil && !l.m.charge(size(val, l.m.left()+1)) {
+			// Locals can double: b = [a, a], c = [b, b], …
+			l.add(budgetError(lc.attr.Expr.Range()))
+			val = cty.DynamicVal
 		}
 		lc.value = val
 	}

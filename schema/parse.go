@@ -37,6 +37,7 @@ func parseFiles(files map[string][]byte, names []string) ([]*hcl.File, [][]hcl.B
 	}
 	parse := func(p *piece) {
 		p.f, p.diags = parseConfig(p.src, names[p.file], p.start)
+		meterForExprs(p.src, p.f)
 	}
 	var wg sync.WaitGroup
 	next := make(chan *piece)

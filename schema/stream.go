@@ -104,7 +104,8 @@ func loadStreaming(files map[string][]byte, dir string, opts Options) (l *loader
 			}
 		}
 	}
-	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: functions}
+	l.m = new(meter)
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: functionsWith(l.m)}
 	ctx.Variables["var"] = l.variables(variables, opts)
 	ctx.Variables["local"] = l.locals(locals, ctx)
 	l.backends(backends, ctx)
@@ -176,6 +177,7 @@ func (sp *sPiece) parseBlocks(name string, keep bool) {
 			sp.failed = true
 			return
 		}
+		meterForExprs(sp.p.src, f) // quickParse makes no for expressions
 	}
 	content, diags := f.Body.Content(rootSchema)
 	if len(diags) > 0 {
