@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -19,7 +20,7 @@ import (
 )
 
 // MaxEvalSteps bounds the work of evaluating one configuration: elements
-// iterated by for expressions, values they produce, values of locals and
+// iterated by for expressions and dynamic blocks, values they produce, values of locals and
 // the text a few functions would write. A step is one value, or 32 bytes
 // of a string. Nested for expressions multiply, so three lines can ask
 // for a billion iterations and gigabytes; a million iterations take 1.5
@@ -256,9 +257,10 @@ func size(v cty.Value, limit int64) int64 {
 }
 
 // meterForExprs wraps the collection and results of every for expression
-// in f's blocks, other than variable blocks (evaluated without a context),
-// in the metering functions. src is f's source: without "for" in it there
-// is nothing to walk.
+// in f's blocks, and the for_each of every dynamic block (nested, they
+// multiply too), in the metering functions; variable blocks are evaluated
+// without a context and left alone. src is f's source: without "for" in
+// it there is nothing to walk.
 func meterForExprs(src []byte, f *hcl.File) {
 	if f == nil || !bytes.Contains(src, []byte("for")) {
 		return
@@ -268,9 +270,15 @@ func meterForExprs(src []byte, f *hcl.File) {
 		return
 	}
 	var fors []*hclsyntax.ForExpr
+	var forEach []*hclsyntax.Attribute
 	collect := func(n hclsyntax.Node) hcl.Diagnostics {
-		if f, ok := n.(*hclsyntax.ForExpr); ok {
-			fors = append(fors, f)
+		switch n := n.(type) {
+		case *hclsyntax.ForExpr:
+			fors = append(fors, n)
+		case *hclsyntax.Block:
+			if a := n.Body.Attributes["for_each"]; a != nil && n.Type == "dynamic" {
+				forEach = append(forEach, a)
+			}
 		}
 		return nil
 	}
@@ -286,6 +294,9 @@ func meterForExprs(src []byte, f *hcl.File) {
 			f.KeyExpr = meterCall(fnForValue, f.KeyExpr)
 		}
 	}
+	for _, a := range forEach {
+		a.Expr = meterCall(fnForColl, a.Expr)
+	}
 }
 
 // meterCall is a call of the metering function name on e, at e's place.
@@ -297,11 +308,13 @@ func meterCall(name string, e hclsyntax.Expression) hclsyntax.Expression {
 // explainBudget replaces the diagnostics HCL made of errBudget with one
 // that says what happened, once per place.
 func explainBudget(diags hcl.Diagnostics) hcl.Diagnostics {
+	if !slices.ContainsFunc(diags, overBudget) {
+		return diags
+	}
 	var out hcl.Diagnostics
 	seen := map[hcl.Range]bool{}
 	for _, d := range diags {
-		x, ok := d.Extra.(hclsyntax.FunctionCallDiagExtra)
-		if !ok || !errors.Is(x.FunctionCallError(), errBudget) {
+		if !overBudget(d) {
 			out = append(out, d)
 			continue
 		}
@@ -314,12 +327,19 @@ func explainBudget(diags hcl.Diagnostics) hcl.Diagnostics {
 	return out
 }
 
+// overBudget reports whether d is HCL's diagnostic of a metering
+// function failing with errBudget.
+func overBudget(d *hcl.Diagnostic) bool {
+	x, ok := d.Extra.(hclsyntax.FunctionCallDiagExtra)
+	return ok && errors.Is(x.FunctionCallError(), errBudget)
+}
+
 const budgetSummary = "Configuration too costly to evaluate"
 
 // budgetError says that evaluating the configuration went over
 // MaxEvalSteps at rng.
 func budgetError(rng hcl.Range) *hcl.Diagnostic {
 	return errorAt(rng, budgetSummary,
-		"Evaluating the configuration took more than %d steps (elements iterated by for expressions, and the values they and local values hold) when it came here. Nested for expressions multiply: a for over 1000 elements inside another one over 1000 iterates a million times. Iterate over what is needed, or build it from a variable.",
+		"Evaluating the configuration took more than %d steps (elements iterated by for expressions and dynamic blocks, and the values they and local values hold) when it came here. Nested for expressions multiply: a for over 1000 elements inside another one over 1000 iterates a million times. Iterate over what is needed, or build it from a variable.",
 		maxSteps)
 }

@@ -57,6 +57,22 @@ computer "nas" {
 }
 network "home" {}
 `, 4},
+		{"dynamic blocks in computers", `
+network "home" {
+  listen_ports = "1024-65535"
+}
+computer "c" {
+  for_each = toset([for i in range(1000) : tostring(i)])
+  network  = "home"
+  dynamic "service" {
+    for_each = range(1000)
+    labels   = ["s${service.key}"]
+    content {
+      port = "auto"
+    }
+  }
+}
+`, 9},
 		{"locals doubling a string", doubling("string"), 18},
 		{"locals doubling a tuple", doubling("tuple"), 17},
 	} {

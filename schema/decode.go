@@ -105,7 +105,7 @@ func (l *loader) eval(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, hcl
 	}
 	v, diags := expr.Value(ctx)
 	if diags.HasErrors() {
-		diags = explainBudget(l.explainRefs(expr, diags))
+		diags = l.explainRefs(expr, diags)
 	}
 	l.add(diags...)
 	return v, diags

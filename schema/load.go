@@ -208,7 +208,7 @@ type computerDecl struct {
 	hostRange    hcl.Range
 }
 
-func (l *loader) add(d ...*hcl.Diagnostic) { l.diags = append(l.diags, d...) }
+func (l *loader) add(d ...*hcl.Diagnostic) { l.diags = append(l.diags, explainBudget(d)...) }
 
 func (l *loader) load(files map[string][]byte, opts Options) {
 	var names []string
