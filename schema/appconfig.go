@@ -144,11 +144,17 @@ const BackupSuffix = backupSuffix
 // Render evaluates a with self set for service s of computer c, whose
 // ports are allocated.
 func (a *AppConfig) Render(c *Computer, s *Service) (AppConfigValues, hcl.Diagnostics) {
-	l := &loader{}
+	// Each rendering has a budget of its own: the agent renders again
+	// and again.
+	l := &loader{m: new(meter)}
 	child := a.ctx.NewChild()
 	child.Variables = map[string]cty.Value{"self": selfFor(c, s)}
+	child.Functions = functionsWith(l.m)
 	var v AppConfigValues
 	l.renderInto(a, child, &v)
+	if d := l.m.check(l.diags); d != nil {
+		l.add(d)
+	}
 	return v, l.diags
 }
 

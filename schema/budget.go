@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -20,12 +21,13 @@ import (
 )
 
 // MaxEvalSteps bounds the work of evaluating one configuration: elements
-// iterated by for expressions and dynamic blocks, values they produce, values of locals and
-// the text a few functions would write. A step is one value, or 32 bytes
-// of a string. Nested for expressions multiply, so three lines can ask
-// for a billion iterations and gigabytes; a million iterations take 1.5
-// to 5 seconds and charge two to four million steps, and a computer per
-// entry of a 30,000-entry variable, made with a for expression, 150,000.
+// iterated by for expressions and dynamic blocks, values they produce,
+// values of locals, and what functions are given and would write. A step
+// is one value, or 32 bytes of a string. Nested for expressions multiply,
+// so three lines can ask for a billion iterations and gigabytes. A million
+// steps are 0.5 to 3 seconds of work; a computer per entry of a
+// 30,000-entry variable, made with a for expression, takes 210,000, and
+// 1,080,000 with three dynamic services each.
 const MaxEvalSteps = 2_000_000
 
 // maxSteps is MaxEvalSteps; tests lower it.
@@ -34,52 +36,132 @@ var maxSteps int64 = MaxEvalSteps
 // bytesPerStep is how many bytes of a string count as one step.
 const bytesPerStep = 32
 
-// errBudget is what the metering functions fail with; eval turns the
-// diagnostic HCL makes of it into one that explains.
+// errBudget is what the metering functions fail with; loader.add turns
+// the diagnostic HCL makes of it into one that explains.
 var errBudget = errors.New("the configuration's evaluation budget is used up")
 
-// meter counts the steps of one load. Computers decode in parallel, so it
-// is shared between goroutines.
-type meter struct{ used atomic.Int64 }
+// errCall is errBudget refused to a function's own charge.
+var errCall = fmt.Errorf("%w by this call", errBudget)
 
-// charge adds n steps and reports whether the budget still holds.
-func (m *meter) charge(n int64) bool { return m.used.Add(n) <= maxSteps }
+// meter counts the steps of one load, or of one app_config rendering.
+// Computers decode in parallel, so it is shared between goroutines. Once
+// a charge is refused every later one is too, and the load fails even
+// where try or can hid the refusal: what a config means must not depend
+// on the budget.
+type meter struct {
+	used      atomic.Int64
+	refused   atomic.Int64 // charges refused, for tests: past the budget, loops stop
+	exhausted atomic.Bool
+	mu        sync.Mutex
+	at        hcl.Range // the first place, in source order, a for ran out
+}
 
-// left is how many steps remain, at least zero.
-func (m *meter) left() int64 { return max(0, maxSteps-m.used.Load()) }
+// charge adds n steps and reports whether the budget still holds; a
+// refused charge adds nothing.
+func (m *meter) charge(n int64) bool {
+	for !m.exhausted.Load() {
+		u := m.used.Load()
+		if n > maxSteps-u {
+			break
+		}
+		if m.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+	m.exhausted.Store(true)
+	m.refused.Add(1)
+	return false
+}
+
+// newMeter returns the meter of a load; tests watch it through onNewMeter.
+func newMeter() *meter {
+	m := new(meter)
+	if onNewMeter != nil {
+		onNewMeter(m)
+	}
+	return m
+}
+
+var onNewMeter func(*meter)
+
+// left is how many steps remain.
+func (m *meter) left() int64 { return maxSteps - m.used.Load() }
+
+// ranOutAt notes that the budget ran out at r.
+func (m *meter) ranOutAt(r hcl.Range) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.at == (hcl.Range{}) || r.Filename < m.at.Filename || r.Filename == m.at.Filename && r.Start.Byte < m.at.Start.Byte {
+		m.at = r
+	}
+}
+
+// check returns a budget error when the budget ran out but diags say
+// nothing of it (try or can hid it), else nil.
+func (m *meter) check(diags hcl.Diagnostics) *hcl.Diagnostic {
+	if m == nil || !m.exhausted.Load() || slices.ContainsFunc(diags, func(d *hcl.Diagnostic) bool { return d.Summary == budgetSummary }) {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := budgetError(m.at)
+	d.Detail += " It ran out inside try or can, which do not hide it."
+	return d
+}
 
 // Names of the metering functions wrapped around a for expression's
 // collection and results. They hold a space, so no config can call them.
 const (
 	fnForColl  = "netplan42 for-collection"
 	fnForValue = "netplan42 for-value"
+	fnForStep  = "netplan42 for-step"
+	fnDynamic  = "netplan42 dynamic-for_each"
 )
 
-// functionsWith returns the config's functions for one load, metered by
-// m: the for expression hooks, and the functions whose result can be far
-// larger than their arguments charge that result before they build it.
+// dynamicWeight is the steps charged per block a dynamic block makes:
+// decoding a service costs far more than one step of a for expression.
+const dynamicWeight = 8
+
+// rangeType carries the source range of a metered expression to its
+// metering function, for a refusal that try or can hide.
+var rangeType = cty.Capsule("source range", reflect.TypeOf(hcl.Range{}))
+
+// functionsWith returns the config's functions metered by m, and the for
+// expression hooks. Every function is charged what it is given; the ones
+// whose result can be far larger than that, what they would write too,
+// before they write it.
 func functionsWith(m *meter) map[string]function.Function {
-	fns := maps.Clone(functions)
-	fns[fnForColl] = passThrough(func(v cty.Value) int64 {
-		if v.CanIterateElements() {
-			return int64(v.LengthInt())
-		}
-		return 1 // the for expression reports it
-	}, m)
-	fns[fnForValue] = passThrough(func(v cty.Value) int64 { return size(v, m.left()+1) }, m)
-	for name, estimate := range outputEstimates {
-		fns[name] = charged(fns[name], estimate, m)
+	fns := make(map[string]function.Function, len(functions)+2)
+	for name, f := range functions {
+		fns[name] = charged(f, outputEstimates[name], m)
 	}
+	maps.Copy(fns, meteringOnly(m).Functions)
 	return fns
 }
 
-// passThrough returns a function of one argument that charges cost(arg)
-// to m and returns the argument unchanged.
-func passThrough(cost func(cty.Value) int64, m *meter) function.Function {
+// meteringOnly is a context for expressions that may use no functions or
+// variables (variable defaults, var files, --var) but may hold for
+// expressions, which need the metering functions.
+func meteringOnly(m *meter) *hcl.EvalContext {
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		fnForColl:  forMeter(m, 1),
+		fnDynamic:  forMeter(m, dynamicWeight),
+		fnForValue: forMeter(m, 0),
+		fnForStep:  forStep(m),
+	}}
+}
+
+// forMeter returns a metering function for a for expression: it charges
+// m perElement steps per element of a collection, or with perElement 0
+// the size of a value, and returns the value unchanged; its second
+// argument is where the value's expression is.
+func forMeter(m *meter, perElement int64) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{{
 			Name: "value", Type: cty.DynamicPseudoType,
 			AllowDynamicType: true, AllowUnknown: true, AllowNull: true, AllowMarked: true,
+		}, {
+			Name: "at", Type: rangeType,
 		}},
 		Type: func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
@@ -87,7 +169,17 @@ func passThrough(cost func(cty.Value) int64, m *meter) function.Function {
 			if !v.IsKnown() || v.IsNull() || v.IsMarked() {
 				return v, nil
 			}
-			if !m.charge(max(1, cost(v))) {
+			var n int64
+			switch {
+			case perElement == 0:
+				n = size(v, m.left()+1)
+			case v.CanIterateElements():
+				n = mul(int64(v.LengthInt()), perElement)
+			default:
+				return v, nil // not a collection: the for expression says so
+			}
+			if !m.charge(max(1, n)) {
+				m.ranOutAt(*args[1].EncapsulatedValue().(*hcl.Range))
 				return cty.NilVal, errBudget
 			}
 			return v, nil
@@ -95,101 +187,152 @@ func passThrough(cost func(cty.Value) int64, m *meter) function.Function {
 	})
 }
 
-// charged returns f, which first charges what estimate says its result
-// will cost, in bytes, when its arguments are known.
+// forStep returns the metering function of a for expression's condition
+// (its if clause, or true): once the budget is used up it fails, and the
+// for expression then skips the element without evaluating its result,
+// so that the rest of a loop costs next to nothing.
+func forStep(m *meter) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{
+			Name: "condition", Type: cty.DynamicPseudoType,
+			AllowDynamicType: true, AllowUnknown: true, AllowNull: true, AllowMarked: true,
+		}},
+		Type: func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if m.exhausted.Load() {
+				return cty.NilVal, errBudget
+			}
+			return args[0], nil
+		},
+	})
+}
+
+// charged returns f, which first charges m what it is given and what
+// estimate (if any) says it would write, in steps.
 func charged(f function.Function, estimate func([]cty.Value) int64, m *meter) function.Function {
-	spec := &function.Spec{
+	return function.New(&function.Spec{
 		Description: f.Description(),
 		Params:      f.Params(),
 		VarParam:    f.VarParam(),
 		Type:        f.ReturnTypeForValues,
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if m.exhausted.Load() {
+				m.refused.Add(1)
+				return cty.NilVal, errBudget // fail fast: the load has failed
+			}
+			n := int64(1)
 			for _, a := range args {
-				if !a.IsWhollyKnown() || a.IsNull() || a.ContainsMarked() {
-					return f.Call(args)
-				}
+				n = sat(n, size(a, m.left()+1))
 			}
-			if m.left() == 0 {
-				return cty.NilVal, errBudget // used up elsewhere: fail fast
+			if estimate != nil {
+				n = sat(n, estimate(args))
 			}
-			if !m.charge(estimate(args)/bytesPerStep + 1) {
-				return cty.NilVal, fmt.Errorf("its result would take more than what is left of netplan42's budget for evaluating a configuration (%d steps of one value or %d bytes)", maxSteps, bytesPerStep)
+			if !m.charge(n) {
+				return cty.NilVal, errCall
 			}
 			return f.Call(args)
 		},
-	}
-	return function.New(spec)
+	})
 }
 
-// outputEstimates bound, in bytes, the result of the functions that can
-// write much more than they are given, and of range, which writes up to
-// 1024 numbers: a for expression counts those, but once the budget is
-// used up range must not run for every iteration of an outer for.
+// known reports whether v is known and not null, at its top level.
+func known(v cty.Value) bool { return v.IsKnown() && !v.IsNull() }
+
+// str is v's string, or "" when v is not a known string.
+func str(v cty.Value) string {
+	if !known(v) || v.Type() != cty.String {
+		return ""
+	}
+	return v.AsString()
+}
+
+// outputEstimates bound, in steps, what the functions that can write far
+// more than they are given would write. range writes at most 1024
+// numbers, which its charge of one step covers: it is here so that once
+// the budget is used up it fails at once rather than for every iteration
+// of an outer for.
 var outputEstimates = map[string]func([]cty.Value) int64{
-	"range": func([]cty.Value) int64 { return 0 },
 	"format": func(args []cty.Value) int64 {
-		return formatEstimate(args[0].AsString(), 1) + argBytes(args[1:])
+		return formatEstimate(str(args[0]), maxBytes(args[1:])) / bytesPerStep
 	},
 	"formatlist": func(args []cty.Value) int64 {
-		n := int64(1)
+		n, widest := int64(1), int64(0)
 		for _, a := range args[1:] {
-			if a.Type().IsListType() || a.Type().IsTupleType() || a.Type().IsSetType() {
+			if known(a) && (a.Type().IsListType() || a.Type().IsTupleType() || a.Type().IsSetType()) {
 				n = max(n, int64(a.LengthInt()))
+				for it := a.ElementIterator(); it.Next(); {
+					_, e := it.Element()
+					widest = max(widest, valueBytes(e))
+				}
+			} else {
+				widest = max(widest, valueBytes(a))
 			}
 		}
-		return formatEstimate(args[0].AsString(), n) + n*argBytes(args[1:])
+		return mul(n, formatEstimate(str(args[0]), widest)) / bytesPerStep
 	},
 	"indent": func(args []cty.Value) int64 {
 		var spaces int64
-		if err := gocty.FromCtyValue(args[0], &spaces); err != nil {
-			spaces = math.MaxInt32 // not a plain integer: let the function say so
-			if args[0].AsBigFloat().Sign() < 0 {
-				spaces = 0
+		if known(args[0]) && gocty.FromCtyValue(args[0], &spaces) != nil {
+			spaces = 0 // not a whole number: the function says so
+		}
+		s := str(args[1])
+		return sat(int64(len(s)), mul(max(spaces, 0), int64(strings.Count(s, "\n")))) / bytesPerStep
+	},
+	"join": func(args []cty.Value) int64 {
+		sep := int64(len(str(args[0])))
+		var n int64
+		for _, l := range args[1:] {
+			if known(l) && l.CanIterateElements() {
+				n = sat(n, int64(l.LengthInt()))
 			}
 		}
-		s := args[1].AsString()
-		return sat(int64(len(s)), mul(max(spaces, 0), int64(strings.Count(s, "\n"))))
+		return mul(n, sep) / bytesPerStep
 	},
 	"replace": func(args []cty.Value) int64 {
-		s, sub, repl := args[0].AsString(), args[1].AsString(), args[2].AsString()
-		if len(sub) > 1 && sub[0] == '/' && sub[len(sub)-1] == '/' {
-			return regexEstimate(s, sub[1:len(sub)-1], repl)
-		}
-		if sub == "" {
-			return sat(int64(len(s)), mul(int64(utf8.RuneCountInString(s)+1), int64(len(repl))))
-		}
-		return sat(int64(len(s)), mul(int64(strings.Count(s, sub)), int64(len(repl))))
+		s, sub, repl := str(args[0]), str(args[1]), str(args[2])
+		times := int64(strings.Count(s, sub)) // len(s)+1 for an empty sub
+		return sat(int64(len(s)), mul(times, int64(len(repl)))) / bytesPerStep
 	},
 	"regex_replace": func(args []cty.Value) int64 {
-		return regexEstimate(args[0].AsString(), args[1].AsString(), args[2].AsString())
+		return regexEstimate(str(args[0]), str(args[1]), str(args[2])) / bytesPerStep
 	},
+	// One value per character at most.
+	"split":     func(args []cty.Value) int64 { return int64(len(str(args[1]))) },
+	"regexall":  func(args []cty.Value) int64 { return int64(len(str(args[1]))) },
+	"csvdecode": func(args []cty.Value) int64 { return int64(len(str(args[0]))) },
+	// jsondecode makes fewer values than its text has bytes, jsonencode
+	// writes a few bytes per value it is given (already charged).
+	"jsondecode": func(args []cty.Value) int64 { return int64(len(str(args[0]))) },
+	"range":      func([]cty.Value) int64 { return 0 },
 }
 
 // regexEstimate bounds the length of pattern's matches in s replaced by
 // repl: each match writes repl, and each $ of it at most the match.
 func regexEstimate(s, pattern, repl string) int64 {
 	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return 0 // the function reports it
+	if err != nil || repl == "" {
+		return int64(len(s)) // the function reports a bad pattern
 	}
 	dollars := int64(strings.Count(repl, "$"))
 	total := int64(len(s))
-	for _, m := range re.FindAllStringIndex(s, -1) {
-		total = sat(total, int64(len(repl)))
-		total = sat(total, mul(dollars, int64(m[1]-m[0])))
-	}
+	// ReplaceAllStringFunc visits the matches in memory bounded by s.
+	re.ReplaceAllStringFunc(s, func(m string) string {
+		total = sat(total, sat(int64(len(repl)), mul(dollars, int64(len(m)))))
+		return ""
+	})
 	return total
 }
 
-// formatEstimate bounds the text a format string writes n times: its own
-// bytes and every number in its verbs (widths, precisions, argument
-// indexes).
-func formatEstimate(f string, n int64) int64 {
+// formatEstimate bounds the text a format string writes when each verb
+// writes at most arg bytes: its own bytes, and per verb the numbers in
+// it (widths, precisions, argument indexes) and arg.
+func formatEstimate(f string, arg int64) int64 {
 	total := int64(len(f))
 	for i := 0; i < len(f); i++ {
 		if f[i] != '%' {
 			continue
 		}
+		total = sat(total, arg)
 		var num int64
 		for i++; i < len(f) && !isLetter(f[i]) && f[i] != '%'; i++ {
 			if d := f[i]; d >= '0' && d <= '9' {
@@ -200,18 +343,33 @@ func formatEstimate(f string, n int64) int64 {
 		}
 		total = sat(total, num)
 	}
-	return sat(total, mul(max(n-1, 0), total))
+	return total
 }
 
-// argBytes is the length of the strings among args.
-func argBytes(args []cty.Value) int64 {
+// maxBytes is the most bytes any of args writes.
+func maxBytes(args []cty.Value) int64 {
 	var n int64
 	for _, a := range args {
-		if a.Type() == cty.String {
-			n += int64(len(a.AsString()))
-		}
+		n = max(n, valueBytes(a))
 	}
 	return n
+}
+
+// valueBytes bounds the bytes v is written as: a string's own, a number's
+// digits, a collection about what jsonencode writes (up to a cap).
+func valueBytes(v cty.Value) int64 {
+	switch {
+	case !known(v):
+		return 4
+	case v.Type() == cty.String:
+		return int64(len(v.AsString()))
+	case v.Type() == cty.Number:
+		// 2^exp has exp·log10(2) digits; a number's text also carries
+		// its mantissa's digits, at most 20 or so beyond that.
+		exp := v.AsBigFloat().MantExp(nil)
+		return int64(math.Abs(float64(exp))*0.30103) + 24
+	}
+	return size(v, math.MaxInt32) * 8
 }
 
 // sat adds two counts, at most math.MaxInt64.
@@ -231,7 +389,9 @@ func mul(a, b int64) int64 {
 }
 
 // size counts the steps of v, looking no further than limit: one per
-// value, and one per bytesPerStep bytes of a string.
+// value, and one per bytesPerStep bytes of a string or an object's key. A
+// value built by doubling (b = [a, a]) is counted as written out, which
+// is what converting, encoding or flattening it costs.
 func size(v cty.Value, limit int64) int64 {
 	var n int64
 	var walk func(cty.Value)
@@ -246,8 +406,12 @@ func size(v cty.Value, limit int64) int64 {
 		case v.Type() == cty.String:
 			n += int64(len(v.AsString()) / bytesPerStep)
 		case v.CanIterateElements():
+			keyed := v.Type().IsObjectType() || v.Type().IsMapType()
 			for it := v.ElementIterator(); it.Next() && n < limit; {
-				_, e := it.Element()
+				k, e := it.Element()
+				if keyed {
+					n += int64(len(k.AsString()) / bytesPerStep)
+				}
 				walk(e)
 			}
 		}
@@ -256,11 +420,9 @@ func size(v cty.Value, limit int64) int64 {
 	return n
 }
 
-// meterForExprs wraps the collection and results of every for expression
-// in f's blocks, and the for_each of every dynamic block (nested, they
-// multiply too), in the metering functions; variable blocks are evaluated
-// without a context and left alone. src is f's source: without "for" in
-// it there is nothing to walk.
+// meterForExprs meters the for expressions and dynamic blocks in f's
+// blocks other than variable blocks (constValue meters those). src is
+// f's source: without "for" in it there is nothing to walk.
 func meterForExprs(src []byte, f *hcl.File) {
 	if f == nil || !bytes.Contains(src, []byte("for")) {
 		return
@@ -269,9 +431,20 @@ func meterForExprs(src []byte, f *hcl.File) {
 	if !ok {
 		return
 	}
+	for _, b := range body.Blocks {
+		if b.Type != "variable" {
+			meterNode(b.Body)
+		}
+	}
+}
+
+// meterNode wraps the collection and results of every for expression in
+// n, and the for_each of every dynamic block (nested, they multiply too),
+// in the metering functions. It reports whether it found any.
+func meterNode(n hclsyntax.Node) bool {
 	var fors []*hclsyntax.ForExpr
 	var forEach []*hclsyntax.Attribute
-	collect := func(n hclsyntax.Node) hcl.Diagnostics {
+	hclsyntax.VisitAll(n, func(n hclsyntax.Node) hcl.Diagnostics {
 		switch n := n.(type) {
 		case *hclsyntax.ForExpr:
 			fors = append(fors, n)
@@ -281,32 +454,46 @@ func meterForExprs(src []byte, f *hcl.File) {
 			}
 		}
 		return nil
-	}
-	for _, b := range body.Blocks {
-		if b.Type != "variable" {
-			hclsyntax.VisitAll(b.Body, collect)
-		}
-	}
+	})
 	for _, f := range fors {
 		f.CollExpr = meterCall(fnForColl, f.CollExpr)
 		f.ValExpr = meterCall(fnForValue, f.ValExpr)
 		if f.KeyExpr != nil {
 			f.KeyExpr = meterCall(fnForValue, f.KeyExpr)
 		}
+		cond := f.CondExpr
+		if cond == nil {
+			cond = &hclsyntax.LiteralValueExpr{Val: cty.True, SrcRange: f.SrcRange}
+		}
+		f.CondExpr = &hclsyntax.FunctionCallExpr{Name: fnForStep, Args: []hclsyntax.Expression{cond},
+			NameRange: cond.Range(), OpenParenRange: cond.Range(), CloseParenRange: cond.Range()}
 	}
 	for _, a := range forEach {
-		a.Expr = meterCall(fnForColl, a.Expr)
+		a.Expr = meterCall(fnDynamic, a.Expr)
 	}
+	return len(fors) > 0 || len(forEach) > 0
 }
 
 // meterCall is a call of the metering function name on e, at e's place.
 func meterCall(name string, e hclsyntax.Expression) hclsyntax.Expression {
 	r := e.Range()
-	return &hclsyntax.FunctionCallExpr{Name: name, Args: []hclsyntax.Expression{e}, NameRange: r, OpenParenRange: r, CloseParenRange: r}
+	at := &hclsyntax.LiteralValueExpr{Val: cty.CapsuleVal(rangeType, &r), SrcRange: r}
+	return &hclsyntax.FunctionCallExpr{Name: name, Args: []hclsyntax.Expression{e, at}, NameRange: r, OpenParenRange: r, CloseParenRange: r}
 }
 
-// explainBudget replaces the diagnostics HCL made of errBudget with one
-// that says what happened, once per place.
+// constValue evaluates expr of a variable block, a var file or --var,
+// which may use no functions and no variables. A for expression in it is
+// metered by m.
+func constValue(expr hcl.Expression, m *meter) (cty.Value, hcl.Diagnostics) {
+	var ctx *hcl.EvalContext
+	if e, ok := expr.(hclsyntax.Expression); ok && m != nil && meterNode(e) {
+		ctx = meteringOnly(m)
+	}
+	return expr.Value(ctx)
+}
+
+// explainBudget replaces the diagnostics HCL made of errBudget with ones
+// that say what happened, once per place.
 func explainBudget(diags hcl.Diagnostics) hcl.Diagnostics {
 	if !slices.ContainsFunc(diags, overBudget) {
 		return diags
@@ -322,13 +509,18 @@ func explainBudget(diags hcl.Diagnostics) hcl.Diagnostics {
 			continue
 		}
 		seen[*d.Subject] = true
-		out = append(out, budgetError(*d.Subject))
+		e := budgetError(*d.Subject)
+		if x := d.Extra.(hclsyntax.FunctionCallDiagExtra); errors.Is(x.FunctionCallError(), errCall) {
+			name := x.CalledFunctionName()
+			e.Detail = fmt.Sprintf("Calling %s here would take more than what is left of the %d steps netplan42 allows for evaluating a configuration: one per value a function is given or writes, or per %d bytes of text.", name, maxSteps, bytesPerStep)
+		}
+		out = append(out, e)
 	}
 	return out
 }
 
-// overBudget reports whether d is HCL's diagnostic of a metering
-// function failing with errBudget.
+// overBudget reports whether d is HCL's diagnostic of a metered function
+// failing with errBudget.
 func overBudget(d *hcl.Diagnostic) bool {
 	x, ok := d.Extra.(hclsyntax.FunctionCallDiagExtra)
 	return ok && errors.Is(x.FunctionCallError(), errBudget)
@@ -340,6 +532,6 @@ const budgetSummary = "Configuration too costly to evaluate"
 // MaxEvalSteps at rng.
 func budgetError(rng hcl.Range) *hcl.Diagnostic {
 	return errorAt(rng, budgetSummary,
-		"Evaluating the configuration took more than %d steps (elements iterated by for expressions and dynamic blocks, and the values they and local values hold) when it came here. Nested for expressions multiply: a for over 1000 elements inside another one over 1000 iterates a million times. Iterate over what is needed, or build it from a variable.",
+		"Evaluating the configuration took more than %d steps (elements iterated by for expressions and dynamic blocks, values they make, values of locals, and what functions are given and write) when it came here. Nested for expressions multiply: a for over 1000 elements inside another one over 1000 iterates a million times. Iterate over what is needed, or build it from a variable.",
 		maxSteps)
 }

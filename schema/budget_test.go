@@ -47,16 +47,17 @@ func TestBudgetRefusesBlowUps(t *testing.T) {
 	for _, tc := range []struct {
 		name, src string
 		line      int // where the error points
+		refused   int64
 	}{
-		{"nested for", "locals {\n  x = [for a in range(1000): [for b in range(1000): [for c in range(1000): c]]]\n}\n", 2},
-		{"nested for in a template", "locals {\n  x = \"%{for a in range(1000)}%{for b in range(1000)}%{for c in range(1000)}${c}%{endfor}%{endfor}%{endfor}\"\n}\n", 2},
+		{"nested for", "locals {\n  x = [for a in range(1000): [for b in range(1000): [for c in range(1000): c]]]\n}\n", 2, 10},
+		{"nested for in a template", "locals {\n  x = \"%{for a in range(1000)}%{for b in range(1000)}%{for c in range(1000)}${c}%{endfor}%{endfor}%{endfor}\"\n}\n", 2, 10},
 		{"for in a computer", `
 computer "nas" {
   network  = "home"
   hostname = join("", [for a in range(1000): join("", [for b in range(1000): join("", [for c in range(1000): "x"])])])
 }
 network "home" {}
-`, 4},
+`, 4, 10},
 		{"dynamic blocks in computers", `
 network "home" {
   listen_ports = "1024-65535"
@@ -72,12 +73,23 @@ computer "c" {
     }
   }
 }
-`, 9},
-		{"locals doubling a string", doubling("string"), 18},
-		{"locals doubling a tuple", doubling("tuple"), 17},
+`, 9, 1000}, // a refusal per computer
+		// Once the budget is used up, the rest of a loop skips its
+		// results: here each would walk 10,000 values.
+		{"a loop after the budget", "locals {\n  l = flatten([for a in range(10) : [for b in range(1000) : b]])\n  n = [for x in local.l : length(local.l)]\n}\n", 3, 10},
+		{"locals doubling a string", doubling("string"), 18, 40}, // a refusal per local
+		{"locals doubling a tuple", doubling("tuple"), 17, 40},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var m *meter
+			onNewMeter = func(n *meter) { m = n }
+			defer func() { onNewMeter = nil }()
 			diags, out := loadDiags(t, tc.src, Options{})
+			// Past the budget, a loop skips its results: a few
+			// refusals, not one per element left.
+			if n := m.refused.Load(); n > tc.refused {
+				t.Errorf("%d charges refused", n)
+			}
 			over := budgetDiags(t, diags, out)
 			if len(over) != 1 {
 				t.Fatalf("want one budget error, got %d:\n%s", len(over), out)
@@ -97,37 +109,105 @@ func lowerBudget(t *testing.T, n int64) {
 }
 
 // The functions whose result can be far longer than their arguments
-// refuse before they write it.
+// refuse before they write it, whatever their arguments (null, partly
+// unknown, used twice).
 func TestBudgetFunctions(t *testing.T) {
-	for _, expr := range []string{
-		`format("%999999999d", 1)`,
-		`format("%.999999999f", 1)`,
-		`format("%[1]*d %08999999999d", 1, 2)`,
-		`formatlist("%09999999s", range(1000))`,
-		`indent(999999999, "a\nb\nc")`,
-		`replace(format("%100000s", ""), " ", format("%100000s", ""))`,
-		`replace(format("%100000s", ""), "/ /", format("%100000s", ""))`,
-		`replace(format("%100000s", ""), "", format("%100000s", ""))`,
-		`regex_replace(format("%100000s", ""), "( )", "$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1$1")`,
+	big := `format("%100000s", "")`
+	for _, tc := range []struct{ fn, expr string }{
+		{"format", `format("%999999999d", 1)`},
+		{"format", `format("%.999999999f", 1)`},
+		{"format", `format("%[1]*d %08999999999d", 1, 2)`},
+		{"format", `format("%299999999s%v", "", null)`},
+		{"format", `format("` + strings.Repeat("%[1]s", 1000) + `", ` + big + `)`},
+		{"formatlist", `formatlist("%09999999s", range(1000))`},
+		{"indent", `indent(999999999, "a\nb\nc")`},
+		{"join", `join(` + big + `, range(1000))`},
+		{"replace", `replace(` + big + `, " ", ` + big + `)`},
+		{"replace", `replace(` + big + `, "", ` + big + `)`},
+		{"regex_replace", `regex_replace(` + big + `, "( )", "` + strings.Repeat("$1", 400) + `")`},
+		{"split", `split("", format("%3000000s", ""))`},
+		{"regexall", `regexall(".", format("%3000000s", ""))`},
 	} {
-		t.Run(expr[:min(len(expr), 40)], func(t *testing.T) {
-			diags, out := loadDiags(t, "locals {\n  x = "+expr+"\n}\n", Options{})
-			if !diags.HasErrors() || !strings.Contains(out, "Error in function call") || !strings.Contains(out, "budget for evaluating a configuration") {
-				t.Fatalf("want the function refused:\n%s", out)
+		t.Run(tc.expr[:min(len(tc.expr), 40)], func(t *testing.T) {
+			lowerBudget(t, 100_000)
+			diags, out := loadDiags(t, "locals {\n  x = "+tc.expr+"\n}\n", Options{})
+			if over := budgetDiags(t, diags, out); len(over) != 1 || !strings.Contains(out, "Calling "+tc.fn+" here") {
+				t.Fatalf("want %s refused:\n%s", tc.fn, out)
 			}
 		})
 	}
-	// The same functions at ordinary sizes.
-	cfg := load(t, `locals {
+	// The same functions at ordinary sizes; a non-integer for indent is
+	// indent's own mistake, not the budget's.
+	load(t, `locals {
   a = format("%08d|%-10s|%.3f", 42, "x", 1.5)
   b = formatlist("%s-%02d", ["a", "b"], [1, 2])
   c = indent(4, "a\nb")
   d = replace("a-b-c", "-", "--")
   e = regex_replace("a1b22", "([0-9]+)", "<$1>")
-  f = replace("abc", "/b/", "$0$0")
+  f = split(",", "a,b,c")
+  g = regex_replace(format("%2000000s", ""), "x*", "")
 }
 `, Options{})
-	_ = cfg
+	_, out := loadDiags(t, "locals {\n  x = indent(1.5, \"x\\ny\")\n  y = [for s in [\"p\"] : upper(s)]\n}\n", Options{})
+	if strings.Contains(out, budgetSummary) || !strings.Contains(out, "Error in function call") {
+		t.Errorf("indent(1.5, …):\n%s", out)
+	}
+}
+
+// try and can cannot hide the budget running out, so what a config means
+// never depends on it; var files, --var and variable defaults are metered
+// though they have no functions; each app_config rendering has a budget
+// of its own.
+func TestBudgetEverywhere(t *testing.T) {
+	lowerBudget(t, 100_000)
+	nested := "[for a in range(1000): [for b in range(1000): b]]"
+	_, out := loadDiags(t, "locals {\n  x = try("+nested+", [])\n  y = can(format(\"%999999999s\", \"\"))\n}\n", Options{})
+	if !strings.Contains(out, budgetSummary) || !strings.Contains(out, "on main.hcl line 2") || strings.Contains(out, "line 3") {
+		t.Errorf("try:\n%s", out)
+	}
+	_, out = loadDiags(t, "locals {\n  y = can(format(\"%999999999s\", \"\"))\n}\n", Options{})
+	if !strings.Contains(out, budgetSummary) {
+		t.Errorf("can:\n%s", out)
+	}
+
+	literal := "[for a in [" + strings.Repeat("0,", 1000) + "0] : [for b in [" + strings.Repeat("0,", 1000) + "0] : b]]"
+	for name, opts := range map[string]Options{
+		"default":  {},
+		"var file": {VarFiles: []string{"v.vars.hcl"}, VarFileData: map[string][]byte{"v.vars.hcl": []byte("x = " + literal + "\n")}},
+		"--var":    {Vars: []string{"x=" + literal}},
+	} {
+		src := "variable \"x\" {\n  type = any\n}\n"
+		if name == "default" {
+			src = "variable \"x\" {\n  default = " + literal + "\n}\n"
+		}
+		diags, out := loadDiags(t, src, opts)
+		if !strings.Contains(out, budgetSummary) && !strings.Contains(fmt.Sprint(diags), "100000 steps") {
+			t.Errorf("%s:\n%s", name, out)
+		}
+	}
+
+	cfg := load(t, `
+locals {
+  peers = [for i in range(1000) : "10.0.${floor(i / 250)}.${i % 250}"]
+}
+network "home" {}
+computer "nas" {
+  network = "home"
+  service "s" {
+    port = 4000
+    app_config "/etc/s.conf" {
+      content = join("\n", [for p in local.peers : "allow ${p} port ${self.port}"])
+    }
+  }
+}
+`, Options{})
+	c := cfg.Computers[0]
+	s := c.Services[0]
+	for i := range 200 { // 200 renderings of ~5,000 steps each: 10 budgets
+		if _, diags := s.AppConfigs[0].Render(c, s); diags.HasErrors() {
+			t.Fatalf("rendering %d: %v", i, diags)
+		}
+	}
 }
 
 // The metering hooks change nothing a config means: references inside a

@@ -208,7 +208,7 @@ func (l *loader) network(b *hcl.Block, ctx *hcl.EvalContext) *Network {
 				p, err := portFromNumber(e)
 				if err != nil {
 					l.add(errorAt(elemRange(a.Expr, i), "Invalid reserved port",
-						"%s %s. Use port numbers from 1 to 65535.", e.AsBigFloat().Text('f', -1), err))
+						"%s %s. Use port numbers from 1 to 65535.", numberText(e), err))
 					continue
 				}
 				n.ReservedPorts = append(n.ReservedPorts, p)
@@ -289,7 +289,7 @@ func (l *loader) router(b *hcl.Block, ctx *hcl.EvalContext, r *Router) {
 			var s, written string
 			switch v.Type() {
 			case cty.Number:
-				written = v.AsBigFloat().Text('f', -1)
+				written = numberText(v)
 				s = written + "s"
 				if written == "0" {
 					s = "0"
@@ -612,7 +612,7 @@ func (l *loader) port(a *hcl.Attribute, ctx *hcl.EvalContext, allowAuto bool) (p
 		if err == nil {
 			return p, false, true
 		}
-		problem = fmt.Sprintf("%s = %s %s.", a.Name, v.AsBigFloat().Text('f', -1), err)
+		problem = fmt.Sprintf("%s = %s %s.", a.Name, numberText(v), err)
 	default:
 		problem = fmt.Sprintf("%s must be a port number, not %s.", a.Name, aType(v.Type()))
 	}

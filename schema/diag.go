@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // MaxPrinted is how many diagnostics WriteDiagnostics prints; it counts the
@@ -206,4 +207,15 @@ func quotedList(options []string) string {
 // place in a diagnostic's detail.
 func position(rng hcl.Range) string {
 	return fmt.Sprintf("%s:%d", rng.Filename, rng.Start.Line)
+}
+
+// numberText writes a number for a message as it was likely written: in
+// full, or, when that would take more than a few dozen digits (1e99999999
+// has a hundred million), in exponent form.
+func numberText(v cty.Value) string {
+	f := v.AsBigFloat()
+	if exp := f.MantExp(nil); exp > -128 && exp < 128 {
+		return f.Text('f', -1)
+	}
+	return f.Text('g', 20)
 }

@@ -250,7 +250,7 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 		}
 	}
 
-	l.m = new(meter)
+	l.m = newMeter()
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{},
 		Functions: functionsWith(l.m),
@@ -279,6 +279,9 @@ func (l *loader) load(files map[string][]byte, opts Options) {
 		unique = append(unique, b)
 	}
 	l.decodeComputers(unique, ctx)
+	if d := l.m.check(l.diags); d != nil {
+		l.add(d)
+	}
 	l.finish()
 }
 

@@ -99,6 +99,7 @@ func (l *loader) locals(blocks []*hcl.Block, ctx *hcl.EvalContext) cty.Value {
 			val = cty.DynamicVal
 		} else if l.m != nil && !l.m.charge(size(val, l.m.left()+1)) {
 			// Locals can double: b = [a, a], c = [b, b], …
+			l.m.ranOutAt(lc.attr.Expr.Range())
 			l.add(budgetError(lc.attr.Expr.Range()))
 			val = cty.DynamicVal
 		}

@@ -176,7 +176,7 @@ func parseLockHCL(src []byte, filename string) (*Lock, hcl.Diagnostics) {
 		p, err := portFromNumber(v)
 		if err != nil {
 			diags = append(diags, errorAt(a.Expr.Range(), "Invalid lock file entry",
-				"port = %s %s. Fix the entry, or delete it to have its port assigned anew.", v.AsBigFloat().Text('f', -1), err))
+				"port = %s %s. Fix the entry, or delete it to have its port assigned anew.", numberText(v), err))
 			continue
 		}
 		lock.Assignments = append(lock.Assignments, Assignment{Key: k, Port: p, DeclRange: b.DefRange})

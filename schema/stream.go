@@ -104,7 +104,7 @@ func loadStreaming(files map[string][]byte, dir string, opts Options) (l *loader
 			}
 		}
 	}
-	l.m = new(meter)
+	l.m = newMeter()
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{}, Functions: functionsWith(l.m)}
 	ctx.Variables["var"] = l.variables(variables, opts)
 	ctx.Variables["local"] = l.locals(locals, ctx)
@@ -160,6 +160,9 @@ func loadStreaming(files map[string][]byte, dir string, opts Options) (l *loader
 	}
 	for i, name := range names {
 		l.cfg.Files[name] = &hcl.File{Body: hcl.EmptyBody(), Bytes: files[name], Nav: navs[i]}
+	}
+	if d := l.m.check(l.diags); d != nil {
+		l.add(d)
 	}
 	l.finish()
 	return l, true

@@ -69,7 +69,7 @@ func (l *loader) variables(blocks []*hcl.Block, opts Options) cty.Value {
 			}
 		}
 		if a := content.Attributes["description"]; a != nil {
-			val, diags := a.Expr.Value(nil)
+			val, diags := constValue(a.Expr, l.m)
 			l.add(diags...)
 			if !diags.HasErrors() && !val.IsNull() && val.Type() != cty.String {
 				l.add(errorAt(a.Expr.Range(), "Invalid description",
@@ -77,7 +77,7 @@ func (l *loader) variables(blocks []*hcl.Block, opts Options) cty.Value {
 			}
 		}
 		if a := content.Attributes["default"]; a != nil {
-			val, diags := a.Expr.Value(nil)
+			val, diags := constValue(a.Expr, l.m)
 			l.add(diags...)
 			if !diags.HasErrors() {
 				l.setVariable(v, val, a.Expr.Range(), "default value")
@@ -170,7 +170,7 @@ func (l *loader) varFile(vars map[string]*variable, path string, src []byte) {
 				path, a.Name, didYouMean(a.Name, slices.Sorted(maps.Keys(vars))), a.Name))
 			continue
 		}
-		val, diags := a.Expr.Value(nil)
+		val, diags := constValue(a.Expr, l.m)
 		l.add(diags...)
 		if !diags.HasErrors() {
 			l.setVariable(v, val, a.Expr.Range(), "value in "+path)
@@ -197,7 +197,7 @@ func (l *loader) setRaw(v *variable, raw, source string) {
 	expr, diags := parseExpression([]byte(raw), name, hcl.InitialPos)
 	var val cty.Value
 	if !diags.HasErrors() {
-		val, diags = expr.Value(nil)
+		val, diags = constValue(expr, l.m)
 	}
 	if diags.HasErrors() {
 		// HCL's own words ("Variables not allowed" for a bare word) would
