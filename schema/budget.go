@@ -135,20 +135,18 @@ func functionsWith(m *meter) map[string]function.Function {
 	for name, f := range functions {
 		fns[name] = charged(f, outputEstimates[name], m)
 	}
-	maps.Copy(fns, meteringOnly(m).Functions)
+	maps.Copy(fns, forHooks(m))
 	return fns
 }
 
-// meteringOnly is a context for expressions that may use no functions or
-// variables (variable defaults, var files, --var) but may hold for
-// expressions, which need the metering functions.
-func meteringOnly(m *meter) *hcl.EvalContext {
-	return &hcl.EvalContext{Functions: map[string]function.Function{
+// forHooks are the metering functions meterNode's calls name.
+func forHooks(m *meter) map[string]function.Function {
+	return map[string]function.Function{
 		fnForColl:  forMeter(m, 1),
 		fnDynamic:  forMeter(m, dynamicWeight),
 		fnForValue: forMeter(m, 0),
 		fnForStep:  forStep(m),
-	}}
+	}
 }
 
 // forMeter returns a metering function for a for expression: it charges
@@ -485,9 +483,9 @@ func meterCall(name string, e hclsyntax.Expression) hclsyntax.Expression {
 // which may use no functions and no variables. A for expression in it is
 // metered by m.
 func constValue(expr hcl.Expression, m *meter) (cty.Value, hcl.Diagnostics) {
-	var ctx *hcl.EvalContext
+	var ctx *hcl.EvalContext // nil: "Function calls not allowed", as before
 	if e, ok := expr.(hclsyntax.Expression); ok && m != nil && meterNode(e) {
-		ctx = meteringOnly(m)
+		ctx = &hcl.EvalContext{Functions: forHooks(m)}
 	}
 	return expr.Value(ctx)
 }
@@ -512,7 +510,7 @@ func explainBudget(diags hcl.Diagnostics) hcl.Diagnostics {
 		e := budgetError(*d.Subject)
 		if x := d.Extra.(hclsyntax.FunctionCallDiagExtra); errors.Is(x.FunctionCallError(), errCall) {
 			name := x.CalledFunctionName()
-			e.Detail = fmt.Sprintf("Calling %s here would take more than what is left of the %d steps netplan42 allows for evaluating a configuration: one per value a function is given or writes, or per %d bytes of text.", name, maxSteps, bytesPerStep)
+			e.Detail = fmt.Sprintf("Calling %s here would take more than what is left of the %d steps netplan42 allows for evaluating a configuration: one per value a function is given or writes, or per %d bytes of text. Ask it for less: a smaller width or count, a shorter text, fewer repetitions.", name, maxSteps, bytesPerStep)
 		}
 		out = append(out, e)
 	}
